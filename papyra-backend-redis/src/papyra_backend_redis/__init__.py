@@ -1,0 +1,1 @@
+"""papyra's redis backend."""

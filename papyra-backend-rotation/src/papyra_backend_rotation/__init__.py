@@ -1,0 +1,1 @@
+"""papyra's rotation backend."""

@@ -1,0 +1,1 @@
+"""The papyra command-line interface."""

@@ -1,0 +1,107 @@
+"""papyra: durable, checkable history for asyncio actor systems.
+
+Start with :func:`open_store`::
+
+    async with papyra.open_store("json:///var/lib/app/papyra.ndjson") as store:
+        await store.record_event(actor_address="orders:1", event_type="ActorStarted")
+"""
+
+from __future__ import annotations
+
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any
+
+from papyra.codec import DecodeError, EncodeError
+from papyra.config import PapyraConfig, load_config
+from papyra.errors import (
+    AnomaliesFoundError,
+    ConfigError,
+    LockTimeoutError,
+    PapyraError,
+    PluginError,
+    RecordTooLargeError,
+    RecoveryIncompleteError,
+    StoreClosedError,
+    StoreNotFoundError,
+    StoreUnavailableError,
+    StoreUnhealthyError,
+    UnknownBackendError,
+)
+from papyra.hookspecs import hookimpl
+from papyra.plugin_manager import PluginManager, get_plugin_manager
+from papyra.records import AuditRecord, DeadLetterRecord, EventRecord, GapRecord, Record
+from papyra.reports import (
+    Anomaly,
+    CompactionReport,
+    Health,
+    RecoveryAction,
+    RecoveryReport,
+    ScanReport,
+    StoreStats,
+)
+from papyra.retention import RetentionPolicy
+from papyra.startup import RecoveryMode, StartupConfig, StartupMode, StartupResult, check_store
+from papyra.store import Capabilities, Store
+from papyra.urls import StoreURL, redact, url_for_path
+
+try:
+    __version__ = version("papyra-core")
+except PackageNotFoundError:  # pragma: no cover - running from a source tree
+    __version__ = "0.0.0"
+
+
+def open_store(url: str, **options: Any) -> Any:
+    """Open the store named by ``url`` with the backend plugin serving its scheme.
+
+    ``options`` go to the backend (``fsync="interval"``, ``retention=RetentionPolicy(...)``,
+    ``system_id=...``). The store can be used as ``async with``.
+    """
+    return get_plugin_manager().open_store(url, **options)
+
+
+__all__ = [
+    "AnomaliesFoundError",
+    "Anomaly",
+    "AuditRecord",
+    "Capabilities",
+    "CompactionReport",
+    "ConfigError",
+    "DeadLetterRecord",
+    "DecodeError",
+    "EncodeError",
+    "EventRecord",
+    "GapRecord",
+    "Health",
+    "LockTimeoutError",
+    "PapyraConfig",
+    "PapyraError",
+    "PluginError",
+    "PluginManager",
+    "Record",
+    "RecordTooLargeError",
+    "RecoveryAction",
+    "RecoveryIncompleteError",
+    "RecoveryMode",
+    "RecoveryReport",
+    "RetentionPolicy",
+    "ScanReport",
+    "StartupConfig",
+    "StartupMode",
+    "StartupResult",
+    "Store",
+    "StoreClosedError",
+    "StoreNotFoundError",
+    "StoreStats",
+    "StoreURL",
+    "StoreUnavailableError",
+    "StoreUnhealthyError",
+    "UnknownBackendError",
+    "__version__",
+    "check_store",
+    "get_plugin_manager",
+    "hookimpl",
+    "load_config",
+    "open_store",
+    "redact",
+    "url_for_path",
+]

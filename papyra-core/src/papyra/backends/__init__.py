@@ -1,0 +1,1 @@
+"""Backends built into papyra-core (registered as built-in plugins)."""
