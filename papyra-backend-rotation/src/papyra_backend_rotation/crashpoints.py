@@ -22,3 +22,8 @@ def crashpoint(name: str) -> None:
         _remaining -= 1
         if _remaining <= 0:
             os.kill(os.getpid(), signal.SIGKILL)
+
+
+def armed(name: str) -> bool:
+    """Whether ``name`` is the configured crash point (for points that need set-up)."""
+    return bool(_NAME) and name == _NAME

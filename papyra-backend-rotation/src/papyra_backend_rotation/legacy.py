@@ -8,15 +8,16 @@ delete files by hand), so every ``path.<digits>`` beside ``path`` is taken, high
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
 
 from papyra import codec
 from papyra.codec import DecodeError
-from papyra.records import Record
-
-from papyra_backend_rotation.segment_io import iter_lines
+from papyra.filelog import framing
+from papyra.filelog.fsio import open_read
+from papyra.records import GapRecord, Record
 
 
 def legacy_set_files(path: Path) -> list[Path]:
@@ -53,16 +54,19 @@ def read_legacy_set(path: Path) -> Iterator[Record]:
     not decode raises :class:`LegacyLineError` (recover first).
     """
     for file in legacy_set_files(path):
-        for n, (offset, content, _length, _nl) in enumerate(iter_lines(file), start=1):
-            if content is not None and not content.strip():
-                continue
-            try:
-                if content is None:
-                    raise DecodeError("invalid_json", "line is longer than the line limit")
-                rec = codec.decode(content)
-            except DecodeError as exc:
-                raise LegacyLineError(file, offset, n, exc) from None
-            if rec.kind == "gap":
-                continue
-            assert not isinstance(rec, codec.GapRecord)
-            yield rec
+        fd = open_read(file)
+        try:
+            for n, (offset, _size, content, _t) in enumerate(framing.iter_lines(fd), start=1):
+                if isinstance(content, bytes) and not content.strip():
+                    continue
+                try:
+                    if isinstance(content, framing.Overlong):
+                        raise DecodeError("invalid_json", "line is longer than any record")
+                    rec = codec.decode(content)
+                except DecodeError as exc:
+                    raise LegacyLineError(file, offset, n, exc) from None
+                if isinstance(rec, GapRecord):
+                    continue
+                yield rec
+        finally:
+            os.close(fd)

@@ -14,7 +14,6 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import attrs
-
 from papyra.errors import ConfigError
 
 DEFAULT_MAX_SEGMENT_BYTES = 64 * 1024 * 1024
