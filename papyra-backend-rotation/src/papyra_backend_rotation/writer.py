@@ -177,8 +177,7 @@ class SegmentWriter:
                         pending, pending_size = [], 0
                     self._rotate(first + i, seal=True)
                 if self.known_end + pending_size == 0 and not self._first_ts_known:
-                    head = framing.quick_header(line)
-                    self.first_timestamp = head[2] if head is not None else now
+                    self.first_timestamp = now  # the segment's age counts from its first write
                     self._first_ts_known = True
                 pending.append(line)
                 pending_size += len(line)
