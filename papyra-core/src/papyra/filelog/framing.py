@@ -440,3 +440,38 @@ def last_sequenced(fd: int, end: int) -> tuple[int, int, bool]:
         if (status in (VALID, GAP)) and b is not None:
             return int(b), off + size, terminated
     return 0, 0, terminated
+
+
+def offset_after_seq(fd: int, end: int, seq: int, *, window: int = 1 << 16) -> int:
+    """A line-start offset at or before the first line whose seq is greater than ``seq``.
+
+    Bisects over byte offsets (O(log size) small reads) on the sorted seqs of a log; the caller
+    reads forward from the result and filters, so an undecidable probe (damaged or legacy lines)
+    only makes the result earlier, never wrong.
+    """
+    lo, hi = 0, end
+    while hi - lo > window:
+        mid = (lo + hi) // 2
+        found: tuple[int, int, int] | None = None
+        skip_first = True
+        for off, size, line, terminated in iter_lines(fd, mid, hi, block=window):
+            if skip_first:  # the line containing ``mid`` may have started before it
+                skip_first = False
+                if mid > 0 and os.pread(fd, 1, mid - 1) != b"\n":
+                    continue
+            if not terminated or not isinstance(line, bytes) or not line:
+                continue
+            status, a, b, _info = check_line(line)
+            if status in (VALID, GAP) and a is not None:
+                found = (off, off + size, int(b))
+                break
+            if off - mid > window:
+                break
+        if found is None:
+            break
+        line_start, line_end, line_seq = found
+        if line_seq <= seq:
+            lo = line_end
+        else:
+            hi = line_start
+    return lo
