@@ -7,7 +7,7 @@ from typing import Any
 
 import attrs
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from papyra import hookimpl
 from papyra.backends.memory import MemoryStore
@@ -73,6 +73,7 @@ def test_an_old_record_ends_the_suffix_even_if_older_seqs_look_newer() -> None:
 
 @given(st.lists(st.integers(min_value=1, max_value=500), max_size=40),
        st.integers(min_value=0, max_value=40), st.integers(min_value=0, max_value=5000))
+@settings(deadline=None)
 def test_retention_always_keeps_a_suffix(sizes: list[int], max_records: int,
                                          max_bytes: int) -> None:
     n = len(sizes)
