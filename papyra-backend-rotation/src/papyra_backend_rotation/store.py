@@ -120,22 +120,12 @@ class RotationStore(Store):
             await asyncio.to_thread(self._writer.close)
         self.lock.close()
 
-    async def _quiesce(self) -> None:
-        """Wait until everything submitted by this process is written (before maintenance)."""
-        if self._writer is not None:
-            await asyncio.to_thread(self._writer.flush)
-
-    def _forget_writer_state(self) -> None:
-        # the writer re-checks identities under the lock anyway; this only saves the stats
-        return None
-
     # ------------------------------------------------------------------ reading
 
     def _read(self, query: ReadQuery) -> AsyncIterator[StoredRecord]:
         return self._read_async(query)
 
     async def _read_async(self, query: ReadQuery) -> AsyncIterator[StoredRecord]:
-        await self._quiesce()
         gen = self._iter_records(query)
 
         def next_batch() -> list[StoredRecord]:
@@ -221,7 +211,6 @@ class RotationStore(Store):
                               backend=self.backend_name)
 
     async def _scan(self) -> ScanReport:
-        await self._quiesce()
         result = await asyncio.to_thread(self._scan_blocking)
         return result.report
 
@@ -240,7 +229,6 @@ class RotationStore(Store):
             return RecoveryReport(store=self.url, mode=strategy.name, dry_run=dry_run,
                                   actions=plan if dry_run else [], before=before,
                                   after=None if dry_run else before)
-        await self._quiesce()
 
         def run() -> list[Any]:
             with self.lock.held():
@@ -262,14 +250,12 @@ class RotationStore(Store):
                               before=before, after=after)
 
     async def _compact(self, policy: RetentionPolicy, *, dry_run: bool) -> CompactionReport:
-        await self._quiesce()
         rules = dict(self.retention_rules())
         return await asyncio.to_thread(
             compaction.compact, self.directory, self.lock, self.tails, policy, rules,
             dry_run=dry_run, url=self.url, backend=self.backend_name)
 
     async def _stats(self) -> StoreStats:
-        await self._quiesce()
         return await asyncio.to_thread(self._stats_blocking)
 
     def _stats_blocking(self) -> StoreStats:

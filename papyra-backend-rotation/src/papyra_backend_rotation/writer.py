@@ -64,6 +64,8 @@ class SegmentWriter:
         self.first_timestamp: float | None = None
         self._first_ts_known = False
         self.torn = False
+        self.dirty = False
+        """Bytes were written to the active segment since its last fsync."""
         self.broken: str | None = None
         self.rotations = 0
         self.deleted_segments = 0
@@ -105,6 +107,7 @@ class SegmentWriter:
         self.path = active.path
         st = os.fstat(fd)
         self.identity = file_identity(st)
+        self.dirty = True  # another process may not have fsynced what it wrote
         self._learn_tail(st.st_size, floor=max(prev_last, active.first_seq - 1))
 
     def _learn_tail(self, size: int, *, floor: int) -> None:
@@ -175,9 +178,9 @@ class SegmentWriter:
                     active_first_timestamp=self._active_first_timestamp(), now=now,
                 ):
                     if pending:
-                        self._write(pending, fsync=fsync)
+                        self._write(pending, fsync=False)  # the seal below fsyncs it
                         pending, pending_size = [], 0
-                    self._rotate(first + i, seal=True)
+                    self._rotate(first + i, seal=True, seal_fsync=fsync or self.seal_fsync)
                 if self.known_end + pending_size == 0 and not self._first_ts_known:
                     self.first_timestamp = now  # the segment's age counts from its first write
                     self._first_ts_known = True
@@ -209,6 +212,7 @@ class SegmentWriter:
             raise unavailable(self.path, exc, "append to") from None
         self.known_end = start + len(data)
         self.torn = False
+        self.dirty = True
         self.last_seq += count
         crashpoint("append.after_write")
         if fsync:
@@ -231,6 +235,7 @@ class SegmentWriter:
             self.broken = (f"fsync of {self.path} failed ({os.strerror(exc.errno or errno.EIO)});"
                            " records since the last successful fsync may be lost")
             raise FsyncFailedError(self.broken) from None
+        self.dirty = False
         if self.on_fsync is not None:
             self.on_fsync()
 
@@ -243,9 +248,9 @@ class SegmentWriter:
 
     # ------------------------------------------------------------------ rotation
 
-    def _rotate(self, first_seq: int, *, seal: bool) -> None:
+    def _rotate(self, first_seq: int, *, seal: bool, seal_fsync: bool = False) -> None:
         ensure_dir(self.directory)
-        if seal and self.fd is not None and self.seal_fsync:
+        if seal and self.fd is not None and seal_fsync and self.dirty:
             self._fsync()
         path = self.directory / segment_name(first_seq)
         crashpoint("rotation.before_create")
@@ -276,6 +281,7 @@ class SegmentWriter:
         self.identity = file_identity(os.fstat(fd))
         self.known_end = 0
         self.torn = False
+        self.dirty = False
         self.first_timestamp = None
         self._first_ts_known = False
         self.rotations += 1
