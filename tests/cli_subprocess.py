@@ -43,11 +43,16 @@ def cli(*args: str, cwd: Path | str | None = None, env: dict[str, str] | None = 
     from papyra_cli.main import build_cli
 
     wanted = env or clean_env()
-    overrides: dict[str, str | None] = {k: None for k in os.environ if k not in wanted}
-    overrides.update(wanted)
-    with contextlib.chdir(cwd or os.getcwd()):
-        result = CliRunner().invoke(build_cli(), list(args), env=overrides, prog_name="papyra",
-                                    catch_exceptions=False)
+    saved = dict(os.environ)
+    try:
+        os.environ.clear()
+        os.environ.update(wanted)
+        with contextlib.chdir(cwd or os.getcwd()):
+            result = CliRunner().invoke(build_cli(), list(args), prog_name="papyra",
+                                        catch_exceptions=False)
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
     return subprocess.CompletedProcess(["papyra", *args], result.exit_code, result.stdout,
                                        result.stderr)
 
