@@ -244,3 +244,15 @@ async def test_an_actor_stuck_in_receive_is_cancelled_after_stop_timeout() -> No
     assert not ref.is_alive()
     stops = [e for e in system.events() if e.event_type == "ActorStopped"]
     assert stops[-1].payload == {"reason": "cancelled"}
+
+
+async def test_aclose_from_inside_an_actor_is_refused_instead_of_deadlocking(
+    system: ActorSystem,
+) -> None:
+    class Closer(Actor):
+        async def receive(self, message: Any) -> Any:
+            await self.context.system.aclose()
+
+    with pytest.raises(RuntimeError, match="inside an actor"):
+        await system.spawn(Closer, name="c").ask("close", timeout=1)
+    assert system.running

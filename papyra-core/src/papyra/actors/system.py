@@ -265,7 +265,12 @@ class ActorSystem:
 
     async def aclose(self) -> None:
         """Stop every actor (cascading), flush every record emitted so far, close the store
-        if the system opened it. Nothing is written after this returns. Idempotent."""
+        if the system opened it. Nothing is written after this returns. Idempotent.
+
+        Call it from outside the system: an actor cannot wait for its own end
+        (``RuntimeError``; use ``stop_all()`` or signal the owner instead)."""
+        if CURRENT.get() is not None and self._state == "running":
+            raise RuntimeError("aclose() cannot be awaited from inside an actor of the system")
         async with self._lock():
             if self._state in ("closed", "closing"):
                 return
