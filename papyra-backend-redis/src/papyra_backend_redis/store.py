@@ -65,6 +65,9 @@ class _Cut:
     oldest_kept: dict[str, str]
     oldest_kept_seq: int | None
     kept: int
+    kinds: Counter[str] = attrs.field(factory=Counter)
+    oldest_ts: float | None = None
+    newest_ts: float | None = None
 
 
 class RedisStore(Store):
@@ -412,6 +415,9 @@ class RedisStore(Store):
         oldest_seq: int | None = None
         kept = 0
         refused: tuple[int, ...] | None = None
+        kinds: Counter[str] = Counter()
+        oldest_ts: float | None = None
+        newest_ts: float | None = None
         if walk.unbounded:
             return _Cut(None, oldest_kept, None, 0)
         prefetched = await self._prefetch_newest(DATA_KINDS, min(self.chunk, 256))
@@ -425,7 +431,11 @@ class RedisStore(Store):
             oldest_kept[e.stream_kind] = e.entry_id
             oldest_seq = e.seq if e.seq is not None else oldest_seq
             kept += 1
-        return _Cut(refused, oldest_kept, oldest_seq, kept)
+            kinds[e.stream_kind] += 1
+            ts = e.record.timestamp
+            oldest_ts = ts if oldest_ts is None else min(oldest_ts, ts)
+            newest_ts = ts if newest_ts is None else max(newest_ts, ts)
+        return _Cut(refused, oldest_kept, oldest_seq, kept, kinds, oldest_ts, newest_ts)
 
     # ------------------------------------------------------------------ stats
 
@@ -471,8 +481,16 @@ class RedisStore(Store):
         return {k: int(n) for k, n in zip(DATA_KINDS, lens, strict=True)}
 
     async def _stats(self) -> StoreStats:
-        lengths = await self._lengths()
         heads = await self._heads()
+        if not self._walk(self.retention).unbounded:
+            cut = await self._cut(self.retention)
+            if cut.refused_key is not None:
+                tops = [h[1].seq for h in heads.values() if h[1] is not None and h[1].seq]
+                return StoreStats(
+                    records_by_kind=dict(cut.kinds), bytes=await self._memory(),
+                    first_seq=cut.oldest_kept_seq, last_seq=max(tops) if tops else None,
+                    oldest_timestamp=cut.oldest_ts, newest_timestamp=cut.newest_ts)
+        lengths = await self._lengths()
         firsts = [h[0] for h in heads.values() if h[0] is not None]
         lasts = [h[1] for h in heads.values() if h[1] is not None]
         first_seqs = [e.seq for e in firsts if e.seq is not None]
