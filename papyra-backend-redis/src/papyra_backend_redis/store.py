@@ -108,9 +108,7 @@ class RedisStore(Store):
         self.chunk = chunk
         self._client = client
         self._own_client = client is None
-        self._append_script: Any = None
-        self._quarantine_script: Any = None
-        self._compact_script: Any = None
+        self._scripts: dict[str, Any] = {}
         self._pending: list[tuple[list[tuple[int, bytes]], asyncio.Future[int]]] = []
         self._drainer: asyncio.Task[None] | None = None
 
@@ -126,11 +124,10 @@ class RedisStore(Store):
         return await guarded(self.settings, doing, lambda: func(*args, **kwargs))
 
     def _script(self, name: str) -> Any:
-        attr = f"_{name}_script"
-        script = getattr(self, attr)
+        script = self._scripts.get(name)
         if script is None:
             script = self.client.register_script(getattr(scripts, name.upper()))
-            setattr(self, attr, script)
+            self._scripts[name] = script
         return script
 
     async def _aclose(self) -> None:
