@@ -5,27 +5,18 @@ Without redis-server the tests skip, except in CI (``CI=true``) where a missing 
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 from papyra_backend_redis import RedisStore
-from papyra_backend_redis.testing import RedisServer, redis_server_binary
-
-
-def require_redis() -> None:
-    if redis_server_binary() is None:
-        message = "redis-server is not installed (Debian: apt-get install redis-server)"
-        if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
-            pytest.fail(message)
-        pytest.skip(message)
+from papyra_backend_redis.testing import RedisServer, require_redis_server
 
 
 @pytest.fixture(scope="session")
 def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
-    require_redis()
+    require_redis_server()
     server = RedisServer(tmp_path_factory.mktemp("redis")).start()
     try:
         yield server

@@ -33,8 +33,8 @@ PAPYRA_OPTIONS = frozenset({
 DEFAULT_SOCKET_TIMEOUT = 5.0
 DEFAULT_CONNECT_TIMEOUT = 5.0
 BACKOFF_BASE = 0.05
-BACKOFF_CAP = 2.0
-RETRIES = 6
+BACKOFF_CAP = 1.0
+RETRIES = 5
 
 
 def _truthy(value: Any) -> bool:
@@ -108,6 +108,19 @@ def scrub(text: str, settings: RedisSettings | None) -> str:
     return text
 
 
+def retryable(error: BaseException) -> bool:
+    """Connection trouble is retried (with backoff); a refused password or certificate is not:
+    retrying cannot fix it and would only delay the error."""
+    import ssl
+
+    from redis.exceptions import AuthenticationError, AuthenticationWrongNumberOfArgsError
+
+    if isinstance(error, AuthenticationError | AuthenticationWrongNumberOfArgsError):
+        return False
+    cause = error.__cause__ or error.__context__
+    return not isinstance(cause, ssl.SSLCertVerificationError | ssl.SSLError)
+
+
 def make_client(settings: RedisSettings) -> Any:
     """A redis.asyncio client (or cluster client) with timeouts and bounded backoff."""
     from redis.asyncio import Redis, RedisCluster
@@ -115,8 +128,16 @@ def make_client(settings: RedisSettings) -> Any:
     from redis.backoff import ExponentialWithJitterBackoff
     from redis.exceptions import ConnectionError, TimeoutError
 
-    retry = Retry(ExponentialWithJitterBackoff(cap=BACKOFF_CAP, base=BACKOFF_BASE), RETRIES,
-                  supported_errors=(ConnectionError, TimeoutError))
+    class _Retry(Retry):
+        async def call_with_retry(self, do: Any, fail: Any, is_retryable: Any = None,
+                                  with_failure_count: bool = False) -> Any:
+            def check(error: Exception) -> bool:
+                return retryable(error) and (is_retryable is None or is_retryable(error))
+
+            return await super().call_with_retry(do, fail, check, with_failure_count)
+
+    retry = _Retry(ExponentialWithJitterBackoff(cap=BACKOFF_CAP, base=BACKOFF_BASE), RETRIES,
+                   supported_errors=(ConnectionError, TimeoutError))
     query = dict(parse_qsl(urlsplit(settings.client_url).query))
     kwargs: dict[str, Any] = {"retry": retry}
     if "socket_timeout" not in query:
