@@ -375,6 +375,12 @@ class ConsumerGroup:
         return out
 
 
+def _one_kind(kind: str) -> str:
+    kinds = normalize_kinds(kind)
+    assert kinds is not None and len(kinds) == 1
+    return next(iter(kinds))
+
+
 def raise_unavailable(store: RedisStore, exc: BaseException, doing: str) -> None:
     from papyra_backend_redis.connection import translate
 
@@ -499,7 +505,7 @@ async def pending_entries(store: RedisStore, group: str, *, kind: str = "event",
                           count: int = 100, consumer: str | None = None,
                           min_idle_ms: int | None = None) -> list[dict[str, Any]]:
     """Pending entries of a group (``papyra redis pending``), oldest first."""
-    stream = store.keys.stream(kind)
+    stream = store.keys.stream(_one_kind(kind))
     rows = await guarded(
         store.settings, "list pending entries",
         lambda: store.client.xpending_range(stream, group, "-", "+", count,
