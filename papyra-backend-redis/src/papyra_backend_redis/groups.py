@@ -377,7 +377,8 @@ class ConsumerGroup:
 
 def _one_kind(kind: str) -> str:
     kinds = normalize_kinds(kind)
-    assert kinds is not None and len(kinds) == 1
+    if kinds is None or len(kinds) != 1:
+        raise ConfigError(f"expected one record kind, got {kind!r}")
     return next(iter(kinds))
 
 
