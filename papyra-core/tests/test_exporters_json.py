@@ -143,11 +143,12 @@ class _System:
 async def test_an_actor_system_source_exports_its_counters_and_its_store() -> None:
     store = fresh_store()
     await store.record_event(actor_address="orders:1", event_type="ActorStarted")
-    system = _System(store, {"messages": 7, "restarts": 1, "dead_letters": 2,
-                             "mailbox_depth": {"orders:1": 3}})
+    system = _System(store, {"messages_processed": 7, "restarts": 1, "dead_letters": 2,
+                             "mailbox_depth": 3, "records_dropped": {"overflow": 4}})
     families = {f.spec.name: f for f in collect([system, store])}
     assert families["papyra_actor_messages_total"].values == {(): 7}
     assert families["papyra_actor_restarts_total"].values == {(): 1}
     assert families["papyra_actor_dead_letters_total"].values == {(): 2}
     assert families["papyra_actor_mailbox_messages"].values == {(): 3}
+    assert families["papyra_persistence_records_dropped_total"].values == {("overflow",): 4}
     assert families["papyra_store_append_batches_total"].values == {("memory",): 1}

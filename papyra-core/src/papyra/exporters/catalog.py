@@ -79,9 +79,9 @@ def _gauge(name: str, help_: str, *labels: str, unit: str = "", aggregate: Aggre
 
 
 def _system(name: str, type_: MetricType, help_: str, *keys: str, count_unit: str = "1",
-            aggregate: Aggregate = "sum") -> MetricSpec:
+            labels: tuple[str, ...] = (), aggregate: Aggregate = "sum") -> MetricSpec:
     return MetricSpec(name=name, type=type_, help=help_, source="system", keys=keys,
-                      count_unit=count_unit, aggregate=aggregate)
+                      labels=labels, count_unit=count_unit, aggregate=aggregate)
 
 
 SPECS: tuple[MetricSpec, ...] = (
@@ -150,38 +150,49 @@ SPECS: tuple[MetricSpec, ...] = (
     _gauge("papyra_store_last_seq", "The highest seq in the log.", aggregate="max"),
     # ---------------------------------------------------------------- actor system
     _system("papyra_actors", "gauge", "Actors alive in the system.",
-            "actors_alive", "alive_actors", "actors", "total_actors", count_unit="{actor}"),
-    _system("papyra_actor_messages_total", "counter", "Messages delivered to actors.",
-            "messages_total", "messages", "messages_processed", "messages_delivered",
-            count_unit="{message}"),
+            "actors_alive", count_unit="{actor}"),
+    _system("papyra_actor_spawned_total", "counter", "Actors spawned.",
+            "actors_spawned", count_unit="{actor}"),
+    _system("papyra_actor_stopped_total", "counter", "Actors stopped.",
+            "actors_stopped", count_unit="{actor}"),
+    _system("papyra_actor_messages_total", "counter", "Messages processed by actors.",
+            "messages_processed", count_unit="{message}"),
     _system("papyra_actor_failures_total", "counter",
-            "Messages whose handler raised (actor crashes).",
-            "failures_total", "failures", "crashes", "message_failures",
-            count_unit="{failure}"),
+            "Messages whose handler raised (each one goes to supervision).",
+            "messages_failed", count_unit="{message}"),
     _system("papyra_actor_restarts_total", "counter", "Actor restarts by supervision.",
-            "restarts_total", "restarts", count_unit="{restart}"),
+            "restarts", count_unit="{restart}"),
     _system("papyra_actor_dead_letters_total", "counter",
-            "Messages nobody could take (dead letters).",
-            "dead_letters_total", "dead_letters", count_unit="{message}"),
-    _system("papyra_actor_mailbox_messages", "gauge",
-            "Messages waiting in all mailboxes (sum over actors).",
-            "mailbox_depth", "mailbox_messages", "mailbox_size", count_unit="{message}"),
-    _system("papyra_actor_mailbox_max_messages", "gauge",
-            "Messages waiting in the fullest mailbox.",
-            "mailbox_depth_max", "max_mailbox_depth", "mailbox_max", count_unit="{message}",
-            aggregate="max"),
-    _system("papyra_persistence_queue_records", "gauge",
-            "Records waiting in the persistence queue.",
-            "persistence_queue_depth", "persistence_queue_size", "persistence_queued",
-            "queue_depth", count_unit="{record}"),
-    _system("papyra_persistence_dropped_records_total", "counter",
-            "Records the system dropped instead of persisting (overflow policy ``drop``).",
-            "persistence_dropped", "persistence_dropped_records", "persistence_overflow_dropped",
-            "dropped_records", "records_dropped", count_unit="{record}"),
-    _system("papyra_persistence_errors_total", "counter",
-            "Persistence batches the system failed to write (the actors kept running).",
-            "persistence_errors", "persistence_write_errors", "persistence_failures",
+            "Messages nobody could take (dead letters).", "dead_letters",
+            count_unit="{message}"),
+    _system("papyra_actor_ask_timeouts_total", "counter",
+            "``ask`` calls that timed out (the target actor is not harmed).",
+            "asks_timed_out", count_unit="{ask}"),
+    _system("papyra_actor_hook_errors_total", "counter",
+            "Observer hooks that raised (logged and ignored).", "hook_errors",
             count_unit="{error}"),
+    _system("papyra_actor_mailbox_messages", "gauge",
+            "Messages waiting in all mailboxes (sum over actors).", "mailbox_depth",
+            count_unit="{message}"),
+    _system("papyra_persistence_queue_records", "gauge",
+            "Records waiting in the system's persistence queue.", "persistence_queue_depth",
+            count_unit="{record}"),
+    _system("papyra_persistence_records_enqueued_total", "counter",
+            "Records the system queued for persistence, by kind.", "records_enqueued",
+            labels=("kind",), count_unit="{record}"),
+    _system("papyra_persistence_records_written_total", "counter",
+            "Records the system's persistence queue wrote to the store, by kind.",
+            "records_written", labels=("kind",), count_unit="{record}"),
+    _system("papyra_persistence_records_dropped_total", "counter",
+            "Records the system could not persist, by reason "
+            "(overflow, failed, closed, invalid).", "records_dropped", labels=("reason",),
+            count_unit="{record}"),
+    _system("papyra_persistence_batches_total", "counter",
+            "Batches the persistence queue appended.", "persist_batches",
+            count_unit="{batch}"),
+    _system("papyra_persistence_errors_total", "counter",
+            "Failed append attempts of the persistence queue (each retry counts; the actors "
+            "keep running).", "persist_failures", count_unit="{error}"),
 )
 
 SPECS_BY_NAME: dict[str, MetricSpec] = {s.name: s for s in SPECS}
@@ -443,7 +454,14 @@ def _system_values(families: dict[str, MetricFamily], snap: Mapping[str, Any]) -
         if spec.source != "system":
             continue
         for key in spec.keys:
-            if key in flat:
+            if spec.labels:
+                value = snap.get(key)
+                if isinstance(value, Mapping):
+                    for label, n in value.items():
+                        if isinstance(n, int | float) and not isinstance(n, bool):
+                            families[spec.name].add((str(label),), float(n))
+                    break
+            elif key in flat:
                 families[spec.name].add((), flat[key])
                 break
 

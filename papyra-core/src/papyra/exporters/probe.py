@@ -1,7 +1,8 @@
 """Probing a store for the store-level gauges and for readiness (``/health/ready``).
 
 A probe only reads: ``health()``, ``stats()`` and, at most every ``scan_interval`` seconds,
-``scan()``. It never writes a byte, so it is safe to point at a live store. Results are cached
+``scan()`` (with ``scan=False`` it reports the store's own last scan instead, e.g. the startup
+check's). It never writes a byte, so it is safe to point at a live store. Results are cached
 (``cache_seconds``), so a burst of scrapes or probes costs one measurement.
 
 A scan that overlaps an append in another process can see the half-written last line. A probe
@@ -105,6 +106,7 @@ class StoreProbe:
         store: Any,
         *,
         scan: bool = True,
+        stats: bool = True,
         scan_interval: float = 30.0,
         cache_seconds: float = 1.0,
         timeout: float = 10.0,
@@ -113,6 +115,7 @@ class StoreProbe:
     ) -> None:
         self.store = store
         self.scan_enabled = scan
+        self.stats_enabled = stats
         self.scan_interval = scan_interval
         self.cache_seconds = cache_seconds
         self.timeout = timeout
@@ -167,12 +170,19 @@ class StoreProbe:
             return gauges(up=False, error=f"{kind}: {reason}")
         stats: StoreStats | None = None
         exists = True
-        try:
-            stats = await self.store.stats()
-        except StoreNotFoundError:
-            exists = False
-        except Exception as exc:
-            return gauges(up=False, error=_describe(exc))
+        if self.stats_enabled:
+            try:
+                stats = await self.store.stats()
+            except StoreNotFoundError:
+                exists = False
+            except Exception as exc:
+                return gauges(up=False, error=_describe(exc))
+        if not self.scan_enabled:
+            # No scans of our own: report the store's last scan (e.g. the startup check's).
+            metrics = getattr(self.store, "metrics", None)
+            last = getattr(metrics, "last_scan", None)
+            return gauges(up=True, exists=exists, stats=stats,
+                          scan=last if isinstance(last, LastScan) else None)
         if self.scan_enabled and exists and (
             force or self._scan is None or self._clock() - self._scan_at >= self.scan_interval
         ):
