@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
 MetricType: TypeAlias = Literal["counter", "gauge", "histogram"]
 Aggregate: TypeAlias = Literal["sum", "min", "max"]
-Source: TypeAlias = Literal["store", "store_gauges", "system", "process"]
+Source: TypeAlias = Literal["store", "store_gauges", "scan", "system", "process"]
 LabelValues: TypeAlias = tuple[str, ...]
 
 
@@ -124,14 +124,14 @@ SPECS: tuple[MetricSpec, ...] = (
     MetricSpec(name="papyra_store_healthy", type="gauge", source="store", labels=("backend",),
                help="1 while the store is open and usable, 0 once closed or after a "
                     "durability failure (e.g. a failed fsync).", aggregate="min"),
-    MetricSpec(name="papyra_store_last_scan_clean", type="gauge", source="store",
+    MetricSpec(name="papyra_store_last_scan_clean", type="gauge", source="scan",
                labels=("backend",), aggregate="min",
                help="1 if the last scan found no error-severity anomaly, else 0 "
                     "(absent until a scan ran)."),
-    MetricSpec(name="papyra_store_last_scan_timestamp_seconds", type="gauge", source="store",
+    MetricSpec(name="papyra_store_last_scan_timestamp_seconds", type="gauge", source="scan",
                labels=("backend",), unit="seconds", aggregate="min",
                help="Unix time of the last scan (absent until a scan ran)."),
-    MetricSpec(name="papyra_store_last_scan_anomalies", type="gauge", source="store",
+    MetricSpec(name="papyra_store_last_scan_anomalies", type="gauge", source="scan",
                labels=("backend", "anomaly_kind"), count_unit="{anomaly}",
                help="Anomalies the last scan found, by anomaly kind."),
     # ---------------------------------------------------------------- store contents
@@ -342,6 +342,8 @@ def collect(sources: Iterable[Any], *, now: float | None = None) -> list[MetricF
         wanted.add("store")
     if resolved.gauges:
         wanted.add("store_gauges")
+    if resolved.stores or resolved.gauges:
+        wanted.add("scan")
     if resolved.systems:
         wanted.add("system")
     return [f for f in families.values() if f.spec.source in wanted]
