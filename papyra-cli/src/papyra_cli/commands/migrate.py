@@ -158,6 +158,8 @@ def _migrate_in_place(target: StoreTarget, *, json_: bool, dry_run: bool) -> Non
         out["migrated"] = before.legacy_records
         if hasattr(result, "to_dict"):
             out["result"] = result.to_dict()
+        elif attrs.has(type(result)):
+            out["result"] = attrs.asdict(result)
         out["after"] = (await store.scan()).to_dict()
         return out
 
