@@ -7,11 +7,12 @@ import click
 
 def add_builtin_commands(cli: click.Group) -> None:
     """Mount every built-in command on the root group."""
-    from papyra_cli.commands import completion, doctor, inspect, persistence, plugins
+    from papyra_cli.commands import completion, doctor, inspect, metrics, persistence, plugins
 
     cli.add_command(persistence.persistence)
     cli.add_command(doctor.doctor)
     cli.add_command(inspect.inspect)
+    cli.add_command(metrics.metrics)
     cli.add_command(plugins.plugins)
     cli.add_command(plugins.backends)
     cli.add_command(completion.completion)
