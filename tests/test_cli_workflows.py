@@ -318,3 +318,22 @@ def test_path_to_a_directory_means_a_rotation_store(tmp_path: Path) -> None:
     assert compact.returncode == 0, compact.stderr
     assert out_json(compact)["after_records"] == 4
     assert (log_dir / "notes.txt").exists()
+
+
+def test_a_closed_stdout_pipe_ends_quietly_with_141(tmp_path: Path) -> None:
+    import subprocess
+
+    from cli_subprocess import PAPYRA
+
+    lines = (FIXTURES / "legacy" / "events.ndjson").read_bytes()
+    (tmp_path / "big.ndjson").write_bytes(lines * 200)  # far more than a pipe buffer
+    proc = subprocess.Popen([PAPYRA, "inspect", "events", "--json", "--path", "big.ndjson"],
+                            cwd=tmp_path, env=clean_env(), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    assert proc.stdout is not None
+    assert proc.stdout.readline().startswith(b"{")
+    proc.stdout.close()
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 141
+    assert b"Traceback" not in stderr
+    assert b"error" not in stderr

@@ -81,6 +81,10 @@ class ExitWith(Exception):
         self.code = code
 
 
+class StdoutClosed(Exception):
+    """Whoever read our stdout went away (``papyra … | head``): exit 141, quietly."""
+
+
 def error_line(message: str) -> None:
     click.echo(f"papyra: error: {scrub(message)}", err=True)
 
@@ -123,7 +127,7 @@ def translate(exc: BaseException) -> int:
     if isinstance(exc, click.ClickException):
         error_line(exc.format_message())
         return exc.exit_code
-    if isinstance(exc, BrokenPipeError):
+    if isinstance(exc, BrokenPipeError | StdoutClosed):
         _silence_stdout()
         return BROKEN_PIPE
     code: int
