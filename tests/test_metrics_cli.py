@@ -298,6 +298,26 @@ def test_a_get_never_changes_a_byte_of_the_store(serve: Any, store_dir: Path,
     assert fingerprint(store_dir) == before
 
 
+def test_a_get_never_changes_a_byte_of_a_rotation_store(serve: Any, store_dir: Path) -> None:
+    async def fill() -> None:
+        async with papyra.open_store(f"rotation://{store_dir}") as store:
+            await store.append([papyra.EventRecord(system_id="orders", actor_address="a:1",
+                                                   event_type="ActorStarted")
+                                for _ in range(4)])
+
+    asyncio.run(fill())
+    corrupt_line(next(store_dir.glob("segment-*.ndjson")), 2)
+    before = fingerprint(store_dir)
+    server = serve("--path", str(store_dir), "--scan-interval", "0", "--cache-seconds", "0")
+    status, _, body = server.get("/health/ready")
+    assert status == 503
+    assert orjson.loads(body)["reason"] == "anomalies"
+    for path in ("/metrics", "/health/ready", "/metrics?format=json"):
+        assert server.get(path)[0] in (200, 503)
+    assert server.stop() == 0
+    assert fingerprint(store_dir) == before
+
+
 def test_serve_refuses_a_port_in_use_with_exit_2(serve: Any, store_dir: Path) -> None:
     server = serve("--path", str(store_dir / "events.ndjson"))
     result = run_papyra("metrics", "serve", "--path", str(store_dir / "events.ndjson"),
