@@ -95,10 +95,6 @@ class StoreTarget:
             )
         return self.url
 
-    @property
-    def scheme(self) -> str:
-        return StoreURL.parse(self.require_url()).scheme
-
     def store_kwargs(self) -> dict[str, Any]:
         """Backend options from the config file: ``[store]`` members, retention, system id."""
         return self.store_kwargs_for(self.require_url())
