@@ -347,7 +347,7 @@ def summary(target: StoreTarget, json_: bool, top: int) -> None:
     say(f"records:      {out['records']}  (events {kinds.get('event', 0)}, audits "
         f"{kinds.get('audit', 0)}, dead letters {kinds.get('dead_letter', 0)})")
     say(f"size:         {human_bytes(out['bytes'])}")
-    say(f"seq:          {out['first_seq']}..{out['last_seq']}")
+    say(f"seq:          {render.seq_range(out['first_seq'], out['last_seq'])}")
     say(f"oldest:       {render.when(out['oldest_timestamp'])}")
     say(f"newest:       {render.when(out['newest_timestamp'])}")
     audit = out["newest_audit"]
