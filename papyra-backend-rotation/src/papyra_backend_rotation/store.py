@@ -10,8 +10,12 @@ from collections.abc import AsyncIterator, Generator, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from papyra.codec import EncodeError
-from papyra.errors import ConfigError, RecordTooLargeError, UnsupportedOperationError
+from papyra.errors import (
+    ConfigError,
+    RecordTooLargeError,
+    StoreUnhealthyError,
+    UnsupportedOperationError,
+)
 from papyra.filelog import migrate
 from papyra.filelog.locking import LogLock
 from papyra.filelog.writer import FSYNC_POLICIES, GroupCommitWriter, encode_body, line_size, stamp
@@ -93,10 +97,7 @@ class RotationStore(Store):
         return self._writer
 
     async def _append(self, records: Sequence[Record]) -> tuple[list[Record], Counter[str]]:
-        try:
-            bodies = [encode_body(r) for r in records]
-        except EncodeError:
-            raise
+        bodies = [encode_body(r) for r in records]  # EncodeError: nothing of the batch written
         if self.max_record_bytes is not None:
             for b in bodies:
                 n = line_size(b, 10**12)
@@ -105,9 +106,11 @@ class RotationStore(Store):
                         f"record of about {n} bytes exceeds max_record_bytes="
                         f"{self.max_record_bytes}")
         writer = self._get_writer()
-        first = await writer.append(bodies)
-        if writer.broken is not None:
-            self.unhealthy_reason = writer.broken
+        try:
+            first = await writer.append(bodies)
+        except StoreUnhealthyError as exc:
+            self.unhealthy_reason = str(exc)  # a failed fsync is never retried
+            raise
         stored: list[Record] = []
         sizes: Counter[str] = Counter()
         for i, (rec, body) in enumerate(zip(records, bodies, strict=True)):
