@@ -225,7 +225,8 @@ class RotationStore(Store):
     async def _recover(
         self, strategy: Any, *, quarantine_dir: str | None, dry_run: bool
     ) -> RecoveryReport:
-        qdir = self._quarantine_dir(quarantine_dir) if strategy.name == "quarantine" else None
+        qdir = (await asyncio.to_thread(self._quarantine_dir, quarantine_dir)
+                if strategy.name == "quarantine" else None)
         before = await self.scan()
         plan = list(strategy.plan(before, quarantine_dir=qdir))
         if dry_run or not plan:
