@@ -73,7 +73,7 @@ def sequence_line(body: bytes, seq: int) -> bytes:
 
 def line_size(body: bytes, seq: int) -> int:
     """Bytes the framed line will take (for ``max_record_bytes`` checks and byte counts)."""
-    return len(body) + len(str(seq)) + 7 + 19 + 1
+    return len(body) + len(str(seq)) + 25
 
 
 _COPIERS: dict[type, tuple[str, ...]] = {}
