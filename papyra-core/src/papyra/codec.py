@@ -491,7 +491,7 @@ def decode(line: bytes) -> StoredRecord:
                     return _new_event(sid, ts, rid, seq, False, address, event_type,  # type: ignore[no-any-return]
                                       payload)
             else:
-                fast = _FAST.get(kind)
+                fast = _FAST.get(kind) if type(kind) is str else None
                 if fast is not None:
                     rec: StoredRecord | None = fast(d, seq, rid)
                     if rec is not None:
