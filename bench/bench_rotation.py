@@ -37,7 +37,7 @@ from papyra.records import EventRecord, Record
 from papyra_backend_json.store import JsonStore
 from papyra_backend_rotation import RotationStore
 
-ROUNDS = 3
+ROUNDS = 5
 
 
 def make_records(n: int) -> list[Record]:
