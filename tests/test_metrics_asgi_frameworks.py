@@ -213,3 +213,19 @@ def test_uvicorn_serves_health_and_metrics_and_closes_the_system_on_sigterm(
     assert "Traceback" not in output
     assert "Application startup complete" in output
     assert "Application shutdown complete" in output
+
+
+def test_a_system_built_by_a_factory_is_found_by_the_endpoints_through_app_state(
+    tmp_path: Path,
+) -> None:
+    url = f"json://{tmp_path / 'p.ndjson'}"
+    app = Starlette(
+        lifespan=papyra.asgi.lifespan(lambda: ActorSystem(system_id="web", persistence=url)),
+        routes=[Mount("/ops", papyra.asgi.Endpoints(lambda: getattr(app.state, "papyra", None)))],
+    )
+    client = TestClient(app)
+    assert client.get("/ops/health/ready").json()["reason"] == "not_started"
+    with client:
+        assert client.get("/ops/health/ready").status_code == 200
+        assert "papyra_actors 0.0" in client.get("/ops/metrics").text
+    assert client.get("/ops/health/ready").json()["reason"] == "closing"
