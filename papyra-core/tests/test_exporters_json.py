@@ -6,6 +6,7 @@ from typing import Any
 
 import orjson
 import papyra
+import pytest
 from papyra.exporters import StoreProbe, create_exporter, readiness_of
 from papyra.exporters.catalog import SPECS, collect, flatten_snapshot
 from papyra.exporters.json import JsonExporter
@@ -152,3 +153,24 @@ async def test_an_actor_system_source_exports_its_counters_and_its_store() -> No
     assert families["papyra_actor_mailbox_messages"].values == {(): 3}
     assert families["papyra_persistence_records_dropped_total"].values == {("overflow",): 4}
     assert families["papyra_store_append_batches_total"].values == {("memory",): 1}
+
+
+def test_the_opentelemetry_exporter_without_the_extra_says_what_to_install(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import importlib
+    import sys
+
+    for name in [m for m in sys.modules if m == "opentelemetry" or m.startswith("opentelemetry.")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, "opentelemetry", None)
+    monkeypatch.delitem(sys.modules, "papyra.exporters.opentelemetry", raising=False)
+    module = importlib.import_module("papyra.exporters.opentelemetry")
+    try:
+        with pytest.raises(papyra.ConfigError, match=r"papyra-core\[opentelemetry\]"):
+            create_exporter("opentelemetry", fresh_store(),
+                            plugins=papyra.PluginManager(entry_points=False))
+        with pytest.raises(papyra.ConfigError):
+            module.OpenTelemetryExporter(fresh_store())
+    finally:
+        sys.modules.pop("papyra.exporters.opentelemetry", None)
