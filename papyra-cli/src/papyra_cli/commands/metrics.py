@@ -169,6 +169,7 @@ class MetricsServer(ThreadingHTTPServer):
 class MetricsHandler(BaseHTTPRequestHandler):
     server: MetricsServer
     protocol_version = "HTTP/1.1"
+    timeout = 30  # seconds a client may keep an idle or slow connection (no slowloris)
 
     def version_string(self) -> str:
         return "papyra"
