@@ -246,6 +246,7 @@ class ActorSystem:
             try:
                 result = await check_store(store, self.startup_config)
                 self.startup_result = result
+                self.hooks.call("on_startup", result)
                 if not result.ok:
                     log.error("startup check of %s failed: %s", store.url, result.message)
                 require_ok(result)
