@@ -142,7 +142,6 @@ class ActorSystem:
         self._history: deque[EventRecord] = deque(maxlen=history_limit)
         self._event_total = 0
         self._event_waiters: list[asyncio.Future[None]] = []
-        self.metrics.add_gauges(self._gauges)
         self._id_prefix = os.urandom(8).hex()
         self._id_counter = itertools.count(1)
 
@@ -247,6 +246,7 @@ class ActorSystem:
             try:
                 result = await check_store(store, self.startup_config)
                 self.startup_result = result
+                self.hooks.call("on_startup", result)
                 if not result.ok:
                     log.error("startup check of %s failed: %s", store.url, result.message)
                 require_ok(result)
@@ -261,6 +261,7 @@ class ActorSystem:
             self._store = store
             self._queue = PersistenceQueue(store, metrics=self.metrics, **self._queue_options)
             self._queue.start()
+            self.metrics.add_gauges(self._gauges)
             self._state = "running"
 
     async def aclose(self) -> None:
@@ -352,6 +353,9 @@ class ActorSystem:
         if policy is None:
             policy = SupervisionPolicy(strategy=Strategy.RESTART if name else Strategy.STOP)
         instance = actor_factory()
+        if not callable(getattr(instance, "receive", None)):
+            raise TypeError(f"{type(instance).__name__} is not an actor (it has no receive "
+                            "method; subclass papyra.Actor)")
         rid = self._next_rid
         self._next_rid += 1
         rt = ActorRuntime(self, rid, ActorAddress(self.system_id, rid), name, actor_factory,
@@ -397,6 +401,12 @@ class ActorSystem:
             if rec is not None and self._queue is not None:
                 await self._queue.put(rec)
             self._resolve(rt)
+        except BaseException as exc:  # SystemExit, KeyboardInterrupt from user code
+            rec = self._finish(rt, f"terminated: {_error_text(exc)}")
+            if rec is not None and self._queue is not None:
+                self._queue.put_nowait(rec)
+            self._resolve(rt)
+            raise
 
     async def _start_instance(self, rt: ActorRuntime) -> bool:
         """Run ``on_start`` (again after each restart); False when the actor must stop."""
@@ -432,6 +442,7 @@ class ActorSystem:
             if t is Ask:
                 fut = msg.future
                 m = msg.message
+                rt.inflight = fut
                 try:
                     if type(m) in proxy_types:
                         result = await dispatch(rt.instance, m)
@@ -564,6 +575,9 @@ class ActorSystem:
         rt.dead = True
         rt.stopping = True
         rt.accepting = False
+        inflight = rt.inflight
+        if inflight is not None and not inflight.done():
+            inflight.set_exception(ActorStoppedError(f"actor {rt.addr} stopped before replying"))
         for item in rt.mailbox.drain():
             if type(item) is Ask:
                 self._dead_letter_nowait(rt.address, item.message, True)
