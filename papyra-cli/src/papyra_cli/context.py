@@ -105,7 +105,7 @@ class StoreTarget:
         if not self.config.retention.unbounded:
             options.setdefault("retention", self.config.retention)
         url = StoreURL.parse(store_url)
-        system_id = self.config.system.get("system_id") or self.config.system.get("id")
+        system_id = self.config.system.get("system_id")
         if system_id and "system_id" not in url.query:
             options.setdefault("system_id", str(system_id))
         return options
