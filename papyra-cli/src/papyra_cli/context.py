@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import logging
 import os
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, TypeVar
@@ -214,6 +215,7 @@ def recovery_modes(ctx: click.Context | None) -> list[str]:
 def _set_debug(ctx: click.Context, param: click.Parameter, value: bool) -> bool:
     if value:
         errors.set_debug(True)
+        logging.getLogger("papyra").setLevel(logging.DEBUG)
     return value
 
 
