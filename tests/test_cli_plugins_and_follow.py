@@ -34,24 +34,23 @@ def broken_plugin_path(tmp_path: Path) -> str:
 
 
 def test_help_version_plugins_and_backends_work_with_a_broken_plugin(
-        broken_plugin_path: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.syspath_prepend(broken_plugin_path)  # for the in-process runs
+        broken_plugin_path: str) -> None:
     env = clean_env(PYTHONPATH=broken_plugin_path)
     help_ = papyra("--help", env=env)
     assert help_.returncode == 0, help_.stderr
     assert "persistence" in help_.stdout
     assert "angry at import" in help_.stderr  # warned, not fatal
-    version = cli("--version", env=env)
+    version = papyra("--version", env=env)
     assert version.returncode == 0
     assert "papyra-broken 1.2.3  [failed]" in version.stdout
-    plugins = cli("plugins", "--json", env=env)
+    plugins = papyra("plugins", "--json", env=env)
     assert plugins.returncode == 0, plugins.stderr
     by_name = {p["name"]: p for p in out_json(plugins)}
     assert by_name["angry"]["status"] == "failed"
     assert "angry at import" in by_name["angry"]["error"]
     assert by_name["ghost"]["distribution"] == "papyra-broken"
     assert by_name["json"]["status"] == "loaded"
-    backends = cli("backends", "--json", env=env)
+    backends = papyra("backends", "--json", env=env)
     assert backends.returncode == 0
     assert {"memory", "json"} <= {b["name"] for b in out_json(backends)}
 
