@@ -146,3 +146,30 @@ def test_follow_prints_new_records_across_compaction_and_a_replaced_log(tmp_path
     assert "replaced" in stderr
     assert "Traceback" not in stderr
     assert follower.lines.empty()
+
+
+def test_follow_carries_on_across_segment_rotation(tmp_path: Path) -> None:
+    log_dir = tmp_path / "log"
+
+    def write(n: int, label: str) -> None:
+        async def go() -> None:
+            async with papyra_core.open_store(f"rotation://{log_dir}",
+                                              max_segment_bytes=500) as store:
+                for i in range(n):
+                    await store.record_event(actor_address="r:1", event_type=f"{label}{i}")
+
+        asyncio.run(go())
+
+    write(3, "Old")
+    follower = Follower(log_dir)
+    try:
+        assert [r["event_type"] for r in follower.take(3)] == ["Old0", "Old1", "Old2"]
+        segments = len(list(log_dir.glob("segment-*.ndjson")))
+        write(8, "New")
+        got = follower.take(8)
+        assert [r["event_type"] for r in got] == [f"New{i}" for i in range(8)]
+        assert [r["seq"] for r in got] == list(range(4, 12))
+        assert len(list(log_dir.glob("segment-*.ndjson"))) > segments
+    finally:
+        code, stderr = follower.stop()
+    assert code == 0, stderr
