@@ -107,7 +107,7 @@ async def test_scan_reports_expected_groups_that_are_missing(redis_url: str) -> 
 
 
 async def test_scan_reports_stale_pending_entries_and_idle_consumers(redis_url: str) -> None:
-    async with RedisStore(redis_url + "&stale_pending_ms=50") as store:
+    async with RedisStore(redis_url + "&stale_pending_ms=50&groups=indexer") as store:
         await store.append(events(3))
         group = ConsumerGroup(store, "indexer", "sleepy", block_ms=0)
         await group.ensure()
@@ -116,6 +116,8 @@ async def test_scan_reports_stale_pending_entries_and_idle_consumers(redis_url: 
         report = await store.scan()
         (a,) = report.anomalies
         assert a.kind == "stale_pending"
+        async with RedisStore(redis_url + "&stale_pending_ms=50") as unjudged:
+            assert (await unjudged.scan()).clean, "groups not named in groups= are not judged"
         assert "3 pending entries" in a.detail
         assert "sleepy" in a.detail
 
