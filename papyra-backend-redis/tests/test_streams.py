@@ -168,3 +168,13 @@ async def test_compaction_while_entries_are_pending_reports_them_as_trimmed(
     again = await group.fetch()
     assert [d.record.seq for d in again if d.record] == [7, 8, 9, 10]
     assert len(trimmed) == 6
+
+
+async def test_paging_with_gaps_includes_only_gaps_after_the_seq(store: RedisStore) -> None:
+    await store.append(events(10))
+    await store.compact(RetentionPolicy(max_records=4))
+    assert [type(r).__name__ for r in await store.read_all(include_gaps=True, after_seq=6)] == [
+        "EventRecord"] * 4
+    first = await store.read_all(include_gaps=True, after_seq=0, limit=2)
+    assert isinstance(first[0], GapRecord)
+    assert first[1].seq == 7

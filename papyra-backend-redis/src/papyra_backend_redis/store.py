@@ -305,6 +305,8 @@ class RedisStore(Store):
         iters: list[AsyncIterator[Entry]] = [
             self._decoded(k, self._raw_forward(k, s)) for k, s in starts.items() if s is not None
         ]
+        if query.after_seq is not None:
+            gaps = [g for g in gaps if g.seq is not None and g.seq > query.after_seq]
         if gaps:
             iters.append(_aiter(gaps))
         out: list[StoredRecord] = []
