@@ -65,6 +65,8 @@ def test_rotation_policy_rejects_nonsense() -> None:
         RotationPolicy(max_segment_bytes=0)
     with pytest.raises(ConfigError):
         RotationPolicy.from_options({"max_segments": "-1"})
+    with pytest.raises(ConfigError, match="smaller than max_segment_bytes"):
+        RotationPolicy(max_total_bytes=10_000)
 
 
 def test_the_disk_bound_counts_the_new_active_segment_at_its_full_size() -> None:
