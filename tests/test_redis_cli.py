@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -138,3 +141,53 @@ def test_a_store_that_is_not_redis_is_a_usage_error(cli: click.Group, tmp_path: 
     result = CliRunner().invoke(cli, ["redis", "groups", "--store", "memory://"])
     assert isinstance(result.exception, ConfigError)
     assert result.exception.exit_code == 2
+
+
+# ----------------------------------------------------------------- the installed `papyra`
+
+
+def papyra(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    exe = Path(sys.executable).with_name("papyra")
+    return subprocess.run([str(exe), *args], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, **(env or {})})
+
+
+def test_the_papyra_command_scans_inspects_and_compacts_a_redis_store(url: str) -> None:
+    seed(url)
+    scan = papyra("persistence", "scan", "--store", url, "--json")
+    assert scan.returncode == 0, scan.stderr
+    report = json.loads(scan.stdout)
+    assert (report["backend"], report["clean"], report["records"]) == ("redis", True, 5)
+    assert ":***@" in report["store"]
+    events = papyra("inspect", "events", "--store", url, "--limit", "2", "--json")
+    assert events.returncode == 0, events.stderr
+    assert [json.loads(line)["seq"] for line in events.stdout.splitlines()] == [4, 5]
+    compact = papyra("persistence", "compact", "--max-records", "3", "--store", url, "--json")
+    assert compact.returncode == 0, compact.stderr
+    assert json.loads(compact.stdout)["removed_records"] == 2
+    for result in (scan, events, compact):
+        assert SECRET not in result.stdout + result.stderr
+
+
+def test_a_fresh_redis_is_a_clean_first_boot_for_startup_check_and_missing_for_scan(
+    server: RedisServer,
+) -> None:
+    url = server.url(user="papyra", password=SECRET, prefix=f"new{uuid.uuid4().hex[:8]}",
+                     system_id="orders")
+    check = papyra("persistence", "startup-check", "--store", url)
+    assert check.returncode == 0, check.stderr
+    scan = papyra("persistence", "scan", "--store", url)
+    assert scan.returncode == 4
+    assert SECRET not in check.stderr + check.stdout + scan.stderr + scan.stdout
+
+
+def test_the_papyra_command_exits_4_without_the_password_when_authentication_fails(
+    server: RedisServer,
+) -> None:
+    bad = server.url(user="papyra", password=SECRET + "-wrong", system_id="orders")
+    for args in (["persistence", "scan"], ["redis", "groups"], ["inspect", "summary"]):
+        result = papyra(*args, "--store", bad)
+        assert result.returncode == 4, (args, result.stderr)
+        assert "authentication failed" in result.stderr
+        assert "Traceback" not in result.stderr
+        assert SECRET not in result.stdout + result.stderr

@@ -8,6 +8,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from papyra_backend_redis import RedisStore
@@ -44,5 +45,16 @@ async def store(redis_url: str) -> AsyncIterator[RedisStore]:
 
 
 @pytest.fixture
-def server_dir(tmp_path: Path) -> Path:
-    return tmp_path / "server"
+def own_server(tmp_path: Path) -> Iterator[Any]:
+    """Start servers of one's own (to restart or kill): ``own_server(aof: bool)``."""
+    require_redis_server()
+    servers: list[RedisServer] = []
+
+    def start(aof: bool) -> RedisServer:
+        server = RedisServer(tmp_path / f"srv{len(servers)}", aof=aof).start()
+        servers.append(server)
+        return server
+
+    yield start
+    for s in servers:
+        s.stop(kill=True)

@@ -8,13 +8,11 @@ import os
 import signal
 import sys
 import textwrap
-from pathlib import Path
+from typing import Any
 
-import pytest
 from papyra import EventRecord
 from papyra_backend_redis import ConsumerGroup, Delivery, RecentIds, RedisStore, mark_once
 from papyra_backend_redis.keys import text
-from papyra_backend_redis.testing import RedisServer
 
 
 def events(n: int, start: int = 0) -> list[EventRecord]:
@@ -153,24 +151,10 @@ async def test_mark_once_deduplicates_across_processes(store: RedisStore) -> Non
     assert not await mark_once(store, "indexer", "abc")
 
 
-@pytest.fixture
-def own_server(tmp_path: Path, redis_server: RedisServer) -> object:
-    servers: list[RedisServer] = []
-
-    def start(aof: bool) -> RedisServer:
-        server = RedisServer(tmp_path / f"srv{len(servers)}", aof=aof).start()
-        servers.append(server)
-        return server
-
-    yield start
-    for s in servers:
-        s.stop(kill=True)
-
-
 async def test_consumers_resume_without_loss_when_redis_restarts_with_aof(
-    own_server: object,
+    own_server: Any,
 ) -> None:
-    server = own_server(True)  # type: ignore[operator]
+    server = own_server(True)
     store = RedisStore(server.url(system_id="orders"))
     try:
         appended = await store.append(events(10))
@@ -195,9 +179,9 @@ async def test_consumers_resume_without_loss_when_redis_restarts_with_aof(
 
 
 async def test_an_empty_restart_recreates_the_group_and_reports_one_stream_reset(
-    own_server: object,
+    own_server: Any,
 ) -> None:
-    server = own_server(False)  # type: ignore[operator]
+    server = own_server(False)
     store = RedisStore(server.url(system_id="orders"))
     resets: list[str] = []
     try:

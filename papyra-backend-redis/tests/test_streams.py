@@ -107,7 +107,7 @@ async def test_scan_reports_expected_groups_that_are_missing(redis_url: str) -> 
 
 
 async def test_scan_reports_stale_pending_entries_and_idle_consumers(redis_url: str) -> None:
-    async with RedisStore(redis_url + "&stale_pending_ms=50") as store:
+    async with RedisStore(redis_url + "&stale_pending_ms=50&groups=indexer") as store:
         await store.append(events(3))
         group = ConsumerGroup(store, "indexer", "sleepy", block_ms=0)
         await group.ensure()
@@ -116,6 +116,8 @@ async def test_scan_reports_stale_pending_entries_and_idle_consumers(redis_url: 
         report = await store.scan()
         (a,) = report.anomalies
         assert a.kind == "stale_pending"
+        async with RedisStore(redis_url + "&stale_pending_ms=50") as unjudged:
+            assert (await unjudged.scan()).clean, "groups not named in groups= are not judged"
         assert "3 pending entries" in a.detail
         assert "sleepy" in a.detail
 
@@ -166,3 +168,13 @@ async def test_compaction_while_entries_are_pending_reports_them_as_trimmed(
     again = await group.fetch()
     assert [d.record.seq for d in again if d.record] == [7, 8, 9, 10]
     assert len(trimmed) == 6
+
+
+async def test_paging_with_gaps_includes_only_gaps_after_the_seq(store: RedisStore) -> None:
+    await store.append(events(10))
+    await store.compact(RetentionPolicy(max_records=4))
+    assert [type(r).__name__ for r in await store.read_all(include_gaps=True, after_seq=6)] == [
+        "EventRecord"] * 4
+    first = await store.read_all(include_gaps=True, after_seq=0, limit=2)
+    assert isinstance(first[0], GapRecord)
+    assert first[1].seq == 7

@@ -44,6 +44,11 @@ def test_filters_by_actor_and_type_with_globs(papyra: Invoke, shared: SharedStor
     by_type = ndjson_out(papyra("inspect", "events", "--type", "Actor*art*", "--store",
                                 "shared://", "--json"))
     assert [r["seq"] for r in by_type] == [1, 2, 8]
+    reversed_ = ndjson_out(papyra("inspect", "events", "--type", "Actor*art*", "--newest-first",
+                                  "--store", "shared://", "--json"))
+    assert [r["seq"] for r in reversed_] == [8, 2, 1]
+    none = papyra("inspect", "events", "--limit", "0", "--store", "shared://")
+    assert "no event records match" in none.stderr
 
 
 def test_since_and_until_accept_epoch_and_iso(papyra: Invoke, shared: SharedStore) -> None:

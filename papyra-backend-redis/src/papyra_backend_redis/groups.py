@@ -519,8 +519,10 @@ async def pending_entries(store: RedisStore, group: str, *, kind: str = "event",
 
 
 async def group_anomalies(store: RedisStore) -> list[Anomaly]:
-    """Consumer-group hygiene for scan: missing expected groups, groups pointing past the end
-    of their stream, pending entries idle longer than ``stale_pending_ms``."""
+    """Consumer-group hygiene for scan, for the groups named in the store's ``groups`` option:
+    missing, pointing past the end of their stream, or with pending entries idle longer than
+    ``stale_pending_ms``. Without ``groups`` scan does not judge consumer groups (a downstream
+    processor being down must not stop the actor system from starting)."""
     from redis.exceptions import ResponseError
 
     anomalies: list[Anomaly] = []
@@ -528,6 +530,8 @@ async def group_anomalies(store: RedisStore) -> list[Anomaly]:
     for name, kind in store.expected_groups:
         expected.setdefault(kind, set()).add(name)
     for kind in DATA_KINDS:
+        if kind not in expected:
+            continue
         stream = store.keys.stream(kind)
         try:
             groups = await store.client.xinfo_groups(stream)
@@ -537,13 +541,15 @@ async def group_anomalies(store: RedisStore) -> list[Anomaly]:
         except Exception as exc:
             raise_unavailable(store, exc, "scan consumer groups")
         names = {text(g.get("name")) for g in groups}
-        for missing in sorted(expected.get(kind, set()) - names):
+        for missing in sorted(expected[kind] - names):
             anomalies.append(Anomaly(kind="missing_group", stream=stream,
                                      detail=f"consumer group {missing!r} is expected but "
                                             f"missing"))
         last = info.get("last-generated-id") if info else None
         for g in groups:
             name = text(g.get("name"))
+            if name not in expected[kind]:
+                continue
             delivered = g.get("last-delivered-id")
             if last is not None and delivered is not None and \
                     parse_id(delivered) > parse_id(last):

@@ -21,7 +21,7 @@ from typing import Any
 import attrs
 from papyra import codec
 from papyra.codec import DecodeError
-from papyra.records import GapRecord, StoredRecord
+from papyra.records import GapRecord, Record, StoredRecord
 
 KIND_STREAMS: dict[str, str] = {"event": "events", "audit": "audits", "dead_letter": "dead_letters"}
 DATA_KINDS: tuple[str, ...] = ("event", "audit", "dead_letter")
@@ -152,8 +152,27 @@ def decode_entry(stream_kind: str, entry_id: Any, fields: Mapping[Any, Any] | No
     if seq is None and not record.legacy:
         raise DecodeError("malformed_entry", "a v1 record without a 'seq' field")
     if seq is not None:
-        record = record.with_seq(seq)
+        # the record was just decoded and nobody else holds it: set its seq in place instead
+        # of attrs.evolve, which validates every field again (reads of the newest N are hot)
+        object.__setattr__(record, "seq", seq)
     return Entry(stream_kind, eid, seq, record, len(data))
+
+
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+
+
+def with_seq(record: Record, seq: int) -> Record:
+    """A copy of ``record`` carrying ``seq`` (what ``record.with_seq`` does, without validating
+    every field again: the fields come from a record that was validated when it was built)."""
+    cls = type(record)
+    names = _FIELD_NAMES.get(cls)
+    if names is None:
+        names = _FIELD_NAMES[cls] = tuple(a.name for a in attrs.fields(cls))
+    new = object.__new__(cls)
+    for name in names:
+        object.__setattr__(new, name, getattr(record, name))
+    object.__setattr__(new, "seq", seq)
+    return new
 
 
 def encode_fields(record: StoredRecord, seq: int) -> dict[str, bytes | str]:

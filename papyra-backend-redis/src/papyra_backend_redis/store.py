@@ -51,6 +51,7 @@ from papyra_backend_redis.keys import (
     order_key,
     parse_id,
     text,
+    with_seq,
 )
 
 CHUNK = 1000
@@ -176,7 +177,7 @@ class RedisStore(Store):
         if self._drainer is None or self._drainer.done():
             self._drainer = asyncio.create_task(self._drain())
         first = await fut
-        return [rec.with_seq(first + i) for i, rec in enumerate(records)], sizes
+        return [with_seq(rec, first + i) for i, rec in enumerate(records)], sizes
 
     async def _drain(self) -> None:
         """Write everything queued, one script call (one round trip) per group of callers."""
@@ -304,6 +305,8 @@ class RedisStore(Store):
         iters: list[AsyncIterator[Entry]] = [
             self._decoded(k, self._raw_forward(k, s)) for k, s in starts.items() if s is not None
         ]
+        if query.after_seq is not None:
+            gaps = [g for g in gaps if g.seq is not None and g.seq > query.after_seq]
         if gaps:
             iters.append(_aiter(gaps))
         out: list[StoredRecord] = []
@@ -351,6 +354,9 @@ class RedisStore(Store):
 
     async def _prefetch_newest(self, kinds: Sequence[str], count: int
                                ) -> dict[str, list[tuple[Any, Any]]]:
+        if len(kinds) == 1:
+            return {kinds[0]: await self._range(kinds[0], "-", "+", count, reverse=True)}
+
         async def fetch() -> list[Any]:
             pipe = self.client.pipeline(transaction=False)
             for k in kinds:

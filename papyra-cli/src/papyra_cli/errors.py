@@ -111,6 +111,9 @@ def translate(exc: BaseException) -> int:
         return exc.code
     if isinstance(exc, click.exceptions.Exit):
         return exc.exit_code
+    if isinstance(exc, click.exceptions.NoArgsIsHelpError) and exc.ctx is not None:
+        click.echo(exc.ctx.get_help(), err=True)  # `papyra` alone: the help, as a usage error
+        return USAGE
     if isinstance(exc, click.UsageError):
         error_line(f"{exc.format_message()}{_usage_hint(exc)}")
         return USAGE

@@ -13,7 +13,7 @@ import asyncio
 import fnmatch
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import attrs
@@ -26,7 +26,15 @@ from papyra.store import Store
 from papyra_cli import render
 from papyra_cli.commands.persistence import require_existing
 from papyra_cli.context import StoreTarget, common_options
-from papyra_cli.output import emit_json, emit_line, human_bytes, say, table, terminal_width
+from papyra_cli.output import (
+    activity,
+    emit_json,
+    emit_line,
+    human_bytes,
+    say,
+    table,
+    terminal_width,
+)
 from papyra_cli.params import Duration, PointInTime
 
 FOLLOW_DEFAULT_LIMIT = 10
@@ -78,21 +86,39 @@ def _glob(value: str | None, pattern: str | None) -> bool:
 
 
 async def select(store: Store, sel: Selection, *, max_seq: int | None = None
-                 ) -> list[StoredRecord]:
-    """The records ``sel`` asks for, in the order they are to be printed."""
+                 ) -> AsyncIterator[StoredRecord]:
+    """The records ``sel`` asks for, in the order they are to be printed.
+
+    Streams (constant memory) unless the newest N of a client-side filtered selection are
+    asked for, which holds N records.
+    """
     if not sel.client_filtered and max_seq is None:
-        return [r async for r in store.read(kinds=sel.kind, since=sel.since, until=sel.until,
-                                            limit=sel.limit, newest_first=sel.newest_first)]
-    picked: list[StoredRecord] = []
-    async for rec in store.read(kinds=sel.kind, since=sel.since, until=sel.until,
-                                newest_first=True):
+        async for rec in store.read(kinds=sel.kind, since=sel.since, until=sel.until,
+                                    limit=sel.limit, newest_first=sel.newest_first):
+            yield rec
+        return
+
+    def wanted(rec: StoredRecord) -> bool:
         if max_seq is not None and rec.seq is not None and rec.seq > max_seq:
-            continue
-        if sel.matches(rec):
-            picked.append(rec)
-            if sel.limit is not None and len(picked) >= sel.limit:
-                break
-    return picked if sel.newest_first else picked[::-1]
+            return False
+        return sel.matches(rec)
+
+    if sel.limit is None:
+        async for rec in store.read(kinds=sel.kind, since=sel.since, until=sel.until,
+                                    newest_first=sel.newest_first):
+            if wanted(rec):
+                yield rec
+        return
+    picked: list[StoredRecord] = []
+    if sel.limit > 0:
+        async for rec in store.read(kinds=sel.kind, since=sel.since, until=sel.until,
+                                    newest_first=True):
+            if wanted(rec):
+                picked.append(rec)
+                if len(picked) >= sel.limit:
+                    break
+    for rec in (picked if sel.newest_first else reversed(picked)):
+        yield rec
 
 
 async def newest_seq(store: Store) -> int | None:
@@ -207,17 +233,18 @@ def _show(target: StoreTarget, sel: Selection, *, json_: bool, follow: bool, int
     async def body(store: Store) -> int:
         await require_existing(store)
         cursor = await newest_seq(store) if follow else None
-        records = await select(store, sel, max_seq=cursor)
-        for rec in records:
+        printed = 0
+        async for rec in select(store, sel, max_seq=cursor):
             printer.record(rec)
+            printed += 1
         if not follow:
-            if not records and not json_:
+            if not printed and not json_:
                 say(f"no {sel.kind.replace('_', ' ')} records match")
-            return len(records)
+            return printed
         printer.header()
         await follow_store(store, sel, printer, cursor or 0, interval=interval,
                            stop_after=timeout)
-        return len(records)
+        return printed
 
     try:
         target.run(body)
@@ -324,11 +351,12 @@ def summary(target: StoreTarget, json_: bool, top: int) -> None:
             newest_audit = rec
         targets: Counter[str] = Counter()
         event_types: Counter[str] = Counter()
-        async for rec in store.read(kinds=["event", "dead_letter"]):
-            if isinstance(rec, DeadLetterRecord):
-                targets[rec.target or "-"] += 1
-            elif isinstance(rec, EventRecord):
-                event_types[rec.event_type] += 1
+        async with activity(f"reading {store.url}", enabled=not json_):
+            async for rec in store.read(kinds=["event", "dead_letter"]):
+                if isinstance(rec, DeadLetterRecord):
+                    targets[rec.target or "-"] += 1
+                elif isinstance(rec, EventRecord):
+                    event_types[rec.event_type] += 1
         out: dict[str, Any] = {"store": store.url, "backend": store.backend_name}
         out.update(stats.to_dict())
         out["newest_audit"] = codec.to_json_dict(newest_audit) if newest_audit else None
