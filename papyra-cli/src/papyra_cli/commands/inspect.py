@@ -32,6 +32,7 @@ from papyra_cli.output import (
     emit_line,
     human_bytes,
     say,
+    show,
     table,
     terminal_width,
 )
@@ -175,7 +176,7 @@ class Printer:
         if self.json or self.header_done:
             return
         self.header_done = True
-        say(self._row([name for name, _ in COLUMNS[self.kind]]), bold=True)
+        show(self._row([name for name, _ in COLUMNS[self.kind]]), bold=True)
 
     def _row(self, values: list[str]) -> str:
         parts = []
@@ -193,7 +194,7 @@ class Printer:
             emit_line(codec.to_json_dict(rec))
         else:
             self.header()
-            say(self._row(cells(rec)))
+            show(self._row(cells(rec)))
 
 
 # --------------------------------------------------------------------------- commands
@@ -371,28 +372,28 @@ def summary(target: StoreTarget, json_: bool, top: int) -> None:
         emit_json(out)
         return
     kinds = out.get("records_by_kind", {})
-    say(f"store:        {out['store']} ({out['backend']})")
-    say(f"records:      {out['records']}  (events {kinds.get('event', 0)}, audits "
+    show(f"store:        {out['store']} ({out['backend']})")
+    show(f"records:      {out['records']}  (events {kinds.get('event', 0)}, audits "
         f"{kinds.get('audit', 0)}, dead letters {kinds.get('dead_letter', 0)})")
-    say(f"size:         {human_bytes(out['bytes'])}")
-    say(f"seq:          {render.seq_range(out['first_seq'], out['last_seq'])}")
-    say(f"oldest:       {render.when(out['oldest_timestamp'])}")
-    say(f"newest:       {render.when(out['newest_timestamp'])}")
+    show(f"size:         {human_bytes(out['bytes'])}")
+    show(f"seq:          {render.seq_range(out['first_seq'], out['last_seq'])}")
+    show(f"oldest:       {render.when(out['oldest_timestamp'])}")
+    show(f"newest:       {render.when(out['newest_timestamp'])}")
     audit = out["newest_audit"]
     if audit is None:
-        say("newest audit: none")
+        show("newest audit: none")
     else:
-        say(f"newest audit: {render.when(audit['timestamp'])}  total={audit['total_actors']} "
+        show(f"newest audit: {render.when(audit['timestamp'])}  total={audit['total_actors']} "
             f"alive={audit['alive_actors']} stopping={audit['stopping_actors']} "
             f"restarting={audit['restarting_actors']} dead_letters="
             f"{audit['dead_letters_count']}")
     if out["top_event_types"]:
-        say("event types:")
+        show("event types:")
         table(("  COUNT", "EVENT TYPE"),
               [(f"  {e['count']}", e["event_type"]) for e in out["top_event_types"]])
     if out["top_dead_letter_targets"]:
-        say("top dead-letter targets:")
+        show("top dead-letter targets:")
         table(("  COUNT", "TARGET"),
               [(f"  {t['count']}", t["target"]) for t in out["top_dead_letter_targets"]])
     elif not kinds.get("dead_letter"):
-        say("dead letters: none")
+        show("dead letters: none")

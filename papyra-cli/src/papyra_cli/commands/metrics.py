@@ -36,6 +36,7 @@ from papyra.store import Store
 from papyra_cli import errors
 from papyra_cli.context import StoreTarget, debug_option, run_async, store_options
 from papyra_cli.output import emit_json, human_bytes, say, table, warn
+from papyra_cli.output import show as show_line
 
 log = logging.getLogger("papyra.cli")
 
@@ -86,7 +87,7 @@ def _human_age(seconds: float | None) -> str:
 
 
 def _render_human(doc: dict[str, Any]) -> None:
-    say(f"store    {doc['store']} ({doc['backend']})")
+    show_line(f"store    {doc['store']} ({doc['backend']})")
     kinds = doc["records_by_kind"] or {}
     rows: list[tuple[str, Any]] = [
         ("records", doc["records"]),
