@@ -224,8 +224,7 @@ class SqliteStore(Store):
     # ------------------------------------------------------------------ reading
 
     async def _read(self, query: ReadQuery) -> AsyncIterator[StoredRecord]:
-        exists = await self.exists()
-        if not exists:
+        if query.limit == 0 or not await self.exists():
             return
         start = await self._run(self._read_start, query)
         descending = query.newest_limit or (query.newest_first and query.limit is None)
