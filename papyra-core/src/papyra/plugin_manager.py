@@ -148,10 +148,24 @@ class PluginManager:
         if version is None and distribution:
             version = _dist_version(distribution)
         self.pm.register(plugin, name=name)
+        self._check_hooks(plugin, name)
         hooks = [h.name for h in self.pm.get_hookcallers(plugin) or []]
         self.infos[name] = PluginInfo(name=name, distribution=distribution, version=version,
                                       hooks=hooks, builtin=builtin)
         self._invalidate()
+
+    def _check_hooks(self, plugin: object, name: str) -> None:
+        """``check_pending`` for one plugin: a misspelled hook fails that plugin alone."""
+        for caller in self.pm.get_hookcallers(plugin) or []:
+            if caller.has_spec():
+                continue
+            if any(i.plugin is plugin and not i.optionalhook for i in caller.get_hookimpls()):
+                self.pm.unregister(plugin)
+                raise pluggy.PluginValidationError(
+                    plugin,
+                    f"unknown hook {caller.name!r} in plugin {name!r} "
+                    f"(misspelled? papyra's hooks are: {', '.join(_hook_names())})",
+                )
 
     def load_entry_points(self) -> None:
         for ep in _entry_points():
@@ -188,7 +202,7 @@ class PluginManager:
 
     def _collect(self, hook_name: str, make_register: Callable[[str], Callable[..., None]]) -> None:
         caller = getattr(self.pm.hook, hook_name)
-        for impl in reversed(caller.get_hookimpls()):
+        for impl in caller.get_hookimpls():  # registration order: builtins first
             register = make_register(impl.plugin_name)
             try:
                 impl.function(register)
@@ -370,6 +384,10 @@ class PluginManager:
         if getattr(store, "plugins", None) is None:
             store.plugins = self
         return store
+
+
+def _hook_names() -> list[str]:
+    return sorted(n for n in dir(hookspecs) if n.startswith("papyra_"))
 
 
 def _entry_points() -> list[importlib.metadata.EntryPoint]:

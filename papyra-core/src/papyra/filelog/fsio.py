@@ -1,0 +1,164 @@
+"""Low-level file operations every papyra file backend needs, with one error translation.
+
+- :func:`ensure_dir` creates missing parent directories 0700 and turns "a path component is a
+  regular file" into a clear :class:`~papyra.errors.StoreUnavailableError`.
+- :func:`open_log` opens (or creates, 0600) a log for appending, refusing a directory.
+- :func:`write_all` loops on short writes; :func:`fsync_dir` makes a rename or a create durable.
+- :func:`unavailable` turns any ``OSError`` into a typed error whose message names the path.
+
+A segmented store uses the same helpers for each segment and for its directory.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+from pathlib import Path
+
+from papyra.errors import StoreNotFoundError, StoreUnavailableError
+
+FILE_MODE = 0o600
+DIR_MODE = 0o700
+
+_REASONS = {
+    errno.ENOSPC: "no space left on device",
+    errno.EFBIG: "file too large (file size limit reached)",
+    errno.EROFS: "read-only file system",
+    errno.EACCES: "permission denied",
+    errno.EPERM: "operation not permitted",
+    errno.ENOTDIR: "a component of the path is not a directory",
+    errno.EISDIR: "is a directory, expected a log file",
+    errno.EDQUOT: "disk quota exceeded",
+    errno.EIO: "I/O error",
+    errno.ELOOP: "too many symbolic links (or a symlink where none is allowed)",
+}
+
+
+def unavailable(path: str | os.PathLike[str], exc: OSError, action: str) -> StoreUnavailableError:
+    """A typed error for ``exc`` raised while doing ``action`` on ``path`` (one clear line)."""
+    reason = _REASONS.get(exc.errno or 0) or exc.strerror or str(exc)
+    message = f"cannot {action} {os.fspath(path)}: {reason}"
+    if exc.errno == errno.ENOENT:
+        return StoreNotFoundError(message)
+    return StoreUnavailableError(message)
+
+
+def ensure_dir(directory: Path) -> None:
+    """Create ``directory`` and its missing parents with mode 0700 (existing ones untouched)."""
+    try:
+        st = os.stat(directory)
+    except FileNotFoundError:
+        pass
+    except NotADirectoryError as exc:
+        raise _under_file(directory, exc) from None
+    except OSError as exc:
+        raise unavailable(directory, exc, "use directory") from None
+    else:
+        if not stat.S_ISDIR(st.st_mode):
+            raise StoreUnavailableError(
+                f"cannot use {directory} as a directory: it exists and is not a directory"
+            )
+        return
+    try:
+        os.makedirs(directory, mode=DIR_MODE, exist_ok=True)
+    except (NotADirectoryError, FileExistsError) as exc:
+        raise _under_file(directory, exc) from None
+    except OSError as exc:
+        raise unavailable(directory, exc, "create directory") from None
+
+
+def _under_file(directory: Path, exc: OSError) -> StoreUnavailableError:
+    for parent in [directory, *directory.parents]:
+        try:
+            if parent.exists() and not parent.is_dir():
+                return StoreUnavailableError(
+                    f"cannot create directory {directory}: {parent} is a regular file, "
+                    "not a directory"
+                )
+        except OSError:
+            break
+    return unavailable(directory, exc, "create directory")
+
+
+def open_log(path: Path, *, create: bool = True) -> int:
+    """Open ``path`` for appending (``O_APPEND``), creating it 0600 (and parents 0700)."""
+    flags = os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC
+    if create:
+        ensure_dir(path.parent)
+        flags |= os.O_CREAT
+    try:
+        fd = os.open(path, flags, FILE_MODE)
+    except IsADirectoryError:
+        raise StoreUnavailableError(
+            f"cannot open log {path}: it is a directory, expected a file"
+        ) from None
+    except OSError as exc:
+        raise unavailable(path, exc, "open log") from None
+    try:
+        st = os.fstat(fd)
+    except OSError as exc:
+        os.close(fd)
+        raise unavailable(path, exc, "stat log") from None
+    if not stat.S_ISREG(st.st_mode):
+        os.close(fd)
+        raise StoreUnavailableError(f"cannot open log {path}: not a regular file")
+    return fd
+
+
+def open_read(path: Path) -> int:
+    """Open ``path`` read-only; a missing file raises StoreNotFoundError."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except IsADirectoryError:
+        raise StoreUnavailableError(
+            f"cannot read log {path}: it is a directory, expected a file"
+        ) from None
+    except OSError as exc:
+        raise unavailable(path, exc, "read log") from None
+    try:
+        st = os.fstat(fd)
+    except OSError as exc:
+        os.close(fd)
+        raise unavailable(path, exc, "stat log") from None
+    if stat.S_ISDIR(st.st_mode):
+        os.close(fd)
+        raise StoreUnavailableError(f"cannot read log {path}: it is a directory, expected a file")
+    return fd
+
+
+def write_all(fd: int, data: bytes | bytearray | memoryview) -> None:
+    """Write every byte of ``data`` (loops on short writes; raises the OSError of a failure)."""
+    view = memoryview(data)
+    while view:
+        n = os.write(fd, view)
+        if n <= 0:  # pragma: no cover - os.write raises rather than returning 0 for files
+            raise OSError(errno.EIO, "write returned 0")
+        view = view[n:]
+
+
+def fsync_dir(directory: Path) -> None:
+    """fsync a directory so a create, rename or unlink in it survives a crash."""
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def file_identity(st: os.stat_result) -> tuple[int, int]:
+    """(device, inode): what tells a writer that maintenance replaced the file."""
+    return (st.st_dev, st.st_ino)
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this id exists (used to tell live temp files from leftovers)."""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
