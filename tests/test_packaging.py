@@ -206,3 +206,21 @@ def test_a_third_party_plugin_installed_beside_the_wheels_is_listed(
                               "--json").stdout)
     assert scan["clean"] is True
     assert scan["records"] == 1
+
+
+def test_ci_workflow_runs_what_scripts_test_runs() -> None:
+    """Each distribution's isolated test venv holds the same packages in CI as in scripts/test."""
+    import yaml
+
+    script = (ROOT / "scripts" / "test").read_text(encoding="utf-8")
+    local = dict(re.findall(r'\[([\w/-]+)\]="([^"]+)"', script))
+    workflow = yaml.safe_load((ROOT / ".github" / "workflows" / "ci.yml").read_text())
+    matrix = {m["package"]: m["deps"] for m in
+              workflow["jobs"]["package"]["strategy"]["matrix"]["include"]}
+    assert set(DISTRIBUTIONS) <= set(local)
+    for package, deps in local.items():
+        assert matrix.get(package) == deps, f"{package}: CI installs {matrix.get(package)!r}"
+    assert "examples/papyra-backend-sqlite" in matrix
+    steps = " ".join(str(s.get("run", "")) for s in workflow["jobs"]["integration"]["steps"])
+    assert "pytest -q tests" in steps
+    assert "pytest -q tests" in script
