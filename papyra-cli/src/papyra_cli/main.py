@@ -33,6 +33,23 @@ class PapyraGroup(click.Group):
 
     plugin_manager: PluginManager
 
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        from papyra_cli.commands import BUILTIN
+
+        return sorted(set(BUILTIN) | set(self.commands))
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        """Built-in commands are imported on first use; plugin commands are mounted eagerly."""
+        if cmd_name in self.commands:
+            return self.commands[cmd_name]
+        from papyra_cli.commands import BUILTIN, load_builtin
+
+        if cmd_name not in BUILTIN:
+            return None
+        command = load_builtin(cmd_name)
+        self.add_command(command, cmd_name)
+        return command
+
     def main(
         self,
         args: Sequence[str] | None = None,
@@ -111,9 +128,6 @@ def build_cli(plugins: PluginManager | None = None) -> PapyraGroup:
 
     assert isinstance(cli, PapyraGroup)
     cli.plugin_manager = pm
-    from papyra_cli.commands import add_builtin_commands
-
-    add_builtin_commands(cli)
     pm.register_commands(cli)
     return cli
 

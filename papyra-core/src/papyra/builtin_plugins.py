@@ -1,10 +1,14 @@
-"""papyra-core's own plugins: the memory backend, the retention rules and the recovery
-strategies. Registered like any third party's, through the same hooks."""
+"""papyra-core's own plugins: the memory backend, the retention rules, the recovery
+strategies and the metric exporters. Registered like any third party's, through the same hooks."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from papyra.hookspecs import (
     RegisterBackend,
+    RegisterMetricExporter,
     RegisterRecoveryStrategy,
     RegisterRetentionRule,
     hookimpl,
@@ -33,3 +37,25 @@ def papyra_register_recovery_strategies(register: RegisterRecoveryStrategy) -> N
 
     for strategy in BUILTIN_STRATEGIES:
         register(strategy)
+
+
+@hookimpl
+def papyra_register_metric_exporters(register: RegisterMetricExporter) -> None:
+    register("prometheus", factory=_exporter_factory("prometheus"),
+             description="prometheus-client collector on a registry the application passes in")
+    register("json", factory=_exporter_factory("json"),
+             description="one JSON document of every metric")
+    register("opentelemetry", factory=_exporter_factory("opentelemetry"),
+             description="observable OpenTelemetry instruments (extra: papyra-core[opentelemetry])")
+
+
+def _exporter_factory(module: str) -> Callable[..., Any]:
+    """Import the exporter module only when an exporter is built (keeps imports light)."""
+
+    def factory(*sources: Any, **options: Any) -> Any:
+        import importlib
+
+        return importlib.import_module(f"papyra.exporters.{module}").create(*sources, **options)
+
+    factory.__qualname__ = factory.__name__ = f"{module}_exporter"
+    return factory

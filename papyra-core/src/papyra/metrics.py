@@ -7,10 +7,15 @@ Labels are bounded: backend, kind, mode, anomaly kind, reason. Never actor ids, 
 from __future__ import annotations
 
 import bisect
+import contextlib
 import threading
+import time
 from collections import Counter
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from papyra.reports import ScanReport
 
 LATENCY_BUCKETS: tuple[float, ...] = (
     0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
@@ -27,6 +32,7 @@ class Histogram:
         self.sum = 0.0
         self.count = 0
         self._lock = threading.Lock()
+        self._listeners: tuple[Callable[[float], None], ...] = ()
 
     def observe(self, value: float) -> None:
         i = bisect.bisect_left(self.buckets, value)
@@ -34,6 +40,22 @@ class Histogram:
             self.counts[i] += 1
             self.sum += value
             self.count += 1
+        for listener in self._listeners:
+            # an exporter must never break the code path it measures
+            with contextlib.suppress(Exception):
+                listener(value)
+
+    def subscribe(self, listener: Callable[[float], None]) -> Callable[[], None]:
+        """Call ``listener(value)`` on every observation (used by push-style exporters such as
+        OpenTelemetry histograms). Returns a function that unsubscribes."""
+        with self._lock:
+            self._listeners = (*self._listeners, listener)
+
+        def unsubscribe() -> None:
+            with self._lock:
+                self._listeners = tuple(x for x in self._listeners if x is not listener)
+
+        return unsubscribe
 
     def snapshot(self) -> dict[str, Any]:
         with self._lock:
@@ -104,6 +126,7 @@ class StoreMetrics:
         self.records_quarantined = 0
         self.compactions = 0
         self.reclaimed_bytes = 0
+        self.last_scan: LastScan | None = None
         self._lock = threading.Lock()
 
     def add(self, name: str, amount: int = 1) -> None:
@@ -120,6 +143,13 @@ class StoreMetrics:
         self.add("append_batches")
         self.append_latency.observe(seconds)
         self.batch_size.observe(sum(kinds.values()))
+
+    def observe_scan(self, report: ScanReport) -> None:
+        """Count one finished scan and remember its result (the ``last scan`` gauges)."""
+        self.add("scans")
+        for a in report.anomalies:
+            self.anomalies.inc(a.kind)
+        self.last_scan = LastScan.of(report)
 
     def snapshot(self) -> dict[str, Any]:
         """Every counter as plain data (what the ``json`` exporter prints)."""
@@ -140,4 +170,38 @@ class StoreMetrics:
             "records_quarantined": self.records_quarantined,
             "compactions": self.compactions,
             "reclaimed_bytes": self.reclaimed_bytes,
+            "last_scan": self.last_scan.to_dict() if self.last_scan is not None else None,
+        }
+
+
+class LastScan:
+    """The outcome of the most recent scan: when, whether clean, anomalies by kind."""
+
+    __slots__ = ("anomalies", "clean", "exists", "records", "timestamp")
+
+    def __init__(self, *, timestamp: float, clean: bool, anomalies: dict[str, int],
+                 records: int, exists: bool = True) -> None:
+        self.timestamp = timestamp
+        self.clean = clean
+        self.anomalies = anomalies
+        self.records = records
+        self.exists = exists
+
+    @classmethod
+    def of(cls, report: ScanReport, *, timestamp: float | None = None) -> LastScan:
+        return cls(
+            timestamp=time.time() if timestamp is None else timestamp,
+            clean=report.clean,
+            anomalies=report.counts_by_kind(),
+            records=report.records,
+            exists=report.exists,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "timestamp": self.timestamp,
+            "clean": self.clean,
+            "anomalies": dict(self.anomalies),
+            "records": self.records,
+            "exists": self.exists,
         }

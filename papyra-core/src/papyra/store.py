@@ -256,9 +256,7 @@ class Store(abc.ABC):
         """Read-only check of the whole store; never changes a byte."""
         self._check_open()
         report = await self._scan()
-        self.metrics.add("scans")
-        for a in report.anomalies:
-            self.metrics.anomalies.inc(a.kind)
+        self.metrics.observe_scan(report)
         self._notify("papyra_on_scan", report)
         return report
 

@@ -127,4 +127,4 @@ class ActorRuntime:
 
     @property
     def actor_type(self) -> str:
-        return type(self.instance).__qualname__
+        return type(self.instance).__name__

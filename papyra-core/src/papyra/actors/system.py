@@ -9,6 +9,7 @@ before any actor can run.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import os
 from collections import deque
@@ -142,6 +143,8 @@ class ActorSystem:
         self._event_total = 0
         self._event_waiters: list[asyncio.Future[None]] = []
         self.metrics.add_gauges(self._gauges)
+        self._id_prefix = os.urandom(8).hex()
+        self._id_counter = itertools.count(1)
 
     # ------------------------------------------------------------------ configuration
 
@@ -262,7 +265,12 @@ class ActorSystem:
 
     async def aclose(self) -> None:
         """Stop every actor (cascading), flush every record emitted so far, close the store
-        if the system opened it. Nothing is written after this returns. Idempotent."""
+        if the system opened it. Nothing is written after this returns. Idempotent.
+
+        Call it from outside the system: an actor cannot wait for its own end
+        (``RuntimeError``; use ``stop_all()`` or signal the owner instead)."""
+        if CURRENT.get() is not None and self._state == "running":
+            raise RuntimeError("aclose() cannot be awaited from inside an actor of the system")
         async with self._lock():
             if self._state in ("closed", "closing"):
                 return
@@ -811,13 +819,17 @@ class ActorSystem:
             stopping_actors=report.stopping_actors,
             restarting_actors=report.restarting_actors, registry_size=report.registry_size,
             registry_orphans=report.registry_orphans, registry_dead=report.registry_dead,
-            dead_letters_count=report.dead_letters_count,
+            dead_letters_count=report.dead_letters_count, id=self._record_id(),
         )
         self._persist_nowait(record)
         self.hooks.call("on_audit", report)
         return report
 
     # ------------------------------------------------------------------ events
+
+    def _record_id(self) -> str:
+        """32 hex digits: a random per-system prefix and a counter (cheaper than uuid4)."""
+        return f"{self._id_prefix}{next(self._id_counter):016x}"
 
     def events(self) -> tuple[EventRecord, ...]:
         """The newest lifecycle events (bounded by ``history_limit``), oldest first."""
@@ -826,7 +838,8 @@ class ActorSystem:
     def _event(self, rt: ActorRuntime, event_type: str, payload: dict[str, Any]
                ) -> EventRecord:
         rec = EventRecord(system_id=self.system_id, timestamp=self.clock.time(),
-                          actor_address=rt.addr, event_type=event_type, payload=payload)
+                          actor_address=rt.addr, event_type=event_type, payload=payload,
+                          id=self._record_id())
         self._history.append(rec)
         self._event_total += 1
         if self._event_waiters:
@@ -884,7 +897,8 @@ class ActorSystem:
         target = str(address) if address is not None else target_text
         record = DeadLetterRecord(system_id=self.system_id, timestamp=self.clock.time(),
                                   target=target, message_type=type(message).__name__,
-                                  payload=payload, expects_reply=expects_reply)
+                                  payload=payload, expects_reply=expects_reply,
+                                  id=self._record_id())
         return letter, record
 
     async def _dead_letter(self, address: ActorAddress | None, message: Any,

@@ -61,7 +61,17 @@ def ensure_dir(directory: Path) -> None:
             )
         return
     try:
-        os.makedirs(directory, mode=DIR_MODE, exist_ok=True)
+        missing = [directory]
+        for parent in directory.parents:
+            if os.path.isdir(parent):
+                break
+            missing.append(parent)
+        for d in reversed(missing):  # every new directory 0700, not only the last one
+            try:
+                os.mkdir(d, DIR_MODE)
+            except FileExistsError:
+                if not os.path.isdir(d):
+                    raise
     except (NotADirectoryError, FileExistsError) as exc:
         raise _under_file(directory, exc) from None
     except OSError as exc:

@@ -1,0 +1,73 @@
+"""Server-side Lua: each script touches only one system's keys (one hash tag, one cluster slot)
+and runs atomically, so a batch gets contiguous seqs and is all-or-nothing."""
+
+from __future__ import annotations
+
+APPEND = """
+-- KEYS: 1 seq counter, 2 events, 3 audits, 4 dead_letters
+-- ARGV: 1 n, 2 maxlen ('' = none), 3 minid ('' = none), then n pairs (stream index, data)
+local n = tonumber(ARGV[1])
+local last = redis.call('INCRBY', KEYS[1], n)
+local first = last - n + 1
+local touched = {}
+for i = 0, n - 1 do
+  local k = KEYS[tonumber(ARGV[4 + 2 * i])]
+  redis.call('XADD', k, '*', 'data', ARGV[5 + 2 * i], 'seq', string.format('%d', first + i))
+  touched[k] = true
+end
+if ARGV[2] ~= '' or ARGV[3] ~= '' then
+  for k, _ in pairs(touched) do
+    if ARGV[2] ~= '' then redis.call('XTRIM', k, 'MAXLEN', '~', ARGV[2]) end
+    if ARGV[3] ~= '' then redis.call('XTRIM', k, 'MINID', '~', ARGV[3]) end
+  end
+end
+return first
+"""
+
+QUARANTINE = """
+-- KEYS: 1 source stream, 2 quarantine stream
+-- ARGV: 1 entry id, 2 anomaly kind, 3 detail, 4 timestamp
+-- Copies every original field of the entry to the quarantine stream, then deletes it.
+local found = redis.call('XRANGE', KEYS[1], ARGV[1], ARGV[1])
+if #found == 0 then return 0 end
+local fields = found[1][2]
+local args = {KEYS[2], '*', '_papyra_source', KEYS[1], '_papyra_entry_id', ARGV[1],
+              '_papyra_anomaly', ARGV[2], '_papyra_detail', ARGV[3],
+              '_papyra_quarantined_at', ARGV[4]}
+for i = 1, #fields do args[#args + 1] = fields[i] end
+redis.call('XADD', unpack(args))
+redis.call('XDEL', KEYS[1], ARGV[1])
+return 1
+"""
+
+COMPACT = """
+-- KEYS: 1 events, 2 audits, 3 dead_letters, 4 gaps
+-- ARGV: 1..3 MINID per data stream ('' = leave), 4 gap data ('' = none), 5 gap seq,
+--       6.. gap entry ids to delete (the retention gaps the new one replaces)
+local removed = 0
+for i = 1, 3 do
+  if ARGV[i] ~= '' then removed = removed + redis.call('XTRIM', KEYS[i], 'MINID', ARGV[i]) end
+end
+if ARGV[4] ~= '' then
+  for i = 6, #ARGV do redis.call('XDEL', KEYS[4], ARGV[i]) end
+  redis.call('XADD', KEYS[4], '*', 'data', ARGV[4], 'seq', ARGV[5])
+end
+return removed
+"""
+
+POISON = """
+-- KEYS: 1 source stream, 2 poison stream
+-- ARGV: 1 entry id, 2 group, 3 consumer, 4 deliveries, 5 timestamp
+-- Copies the entry (every original field) to the poison stream and acknowledges it.
+local found = redis.call('XRANGE', KEYS[1], ARGV[1], ARGV[1])
+if #found > 0 then
+  local args = {KEYS[2], '*', '_papyra_source', KEYS[1], '_papyra_entry_id', ARGV[1],
+                '_papyra_group', ARGV[2], '_papyra_consumer', ARGV[3],
+                '_papyra_deliveries', ARGV[4], '_papyra_poisoned_at', ARGV[5]}
+  local fields = found[1][2]
+  for i = 1, #fields do args[#args + 1] = fields[i] end
+  redis.call('XADD', unpack(args))
+end
+redis.call('XACK', KEYS[1], ARGV[2], ARGV[1])
+return #found
+"""

@@ -1,0 +1,32 @@
+from __future__ import annotations
+
+import asyncio
+
+from papyra import EventRecord
+from papyra_backend_redis import RedisStore
+
+
+async def test_appended_records_read_back_in_order_with_contiguous_seqs(store: RedisStore) -> None:
+    await store.record_event(actor_address="orders:1", event_type="ActorStarted")
+    await store.record_audit(total_actors=1, alive_actors=1, stopping_actors=0,
+                             restarting_actors=0, registry_size=1, dead_letters_count=0)
+    await store.record_dead_letter(target=None, message_type="Ping", payload={"a": 1})
+    recs = await store.read_all()
+    assert [r.seq for r in recs] == [1, 2, 3]
+    assert [r.kind for r in recs] == ["event", "audit", "dead_letter"]
+    newest = await store.read_all(limit=2)
+    assert [r.seq for r in newest] == [2, 3]
+    report = await store.scan()
+    assert report.clean, report.anomalies
+    assert report.records == 3
+
+
+async def test_concurrent_appends_are_coalesced(store: RedisStore) -> None:
+    async def one(i: int) -> None:
+        await store.append([EventRecord(system_id="orders", actor_address=f"a:{i}",
+                                        event_type="E")])
+
+    await asyncio.gather(*(one(i) for i in range(50)))
+    assert store.metrics.append_batches == 50
+    recs = await store.read_all()
+    assert [r.seq for r in recs] == list(range(1, 51))

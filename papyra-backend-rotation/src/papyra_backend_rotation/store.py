@@ -1,0 +1,353 @@
+"""The rotation store: a directory of NDJSON segments with bounded disk use (DESIGN §10)."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections import Counter
+from collections.abc import AsyncIterator, Generator, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from papyra.codec import EncodeError
+from papyra.errors import ConfigError, RecordTooLargeError
+from papyra.filelog.locking import LogLock
+from papyra.filelog.writer import FSYNC_POLICIES, GroupCommitWriter, encode_body, line_size, stamp
+from papyra.records import GapRecord, Record, StoredRecord
+from papyra.reports import CompactionReport, RecoveryReport, ScanReport, StoreStats
+from papyra.retention import RetentionPolicy, RetentionWalk
+from papyra.store import Capabilities, ReadQuery, Store
+
+from papyra_backend_rotation import compaction, reading, repair
+from papyra_backend_rotation.layout import LOCK_NAME
+from papyra_backend_rotation.legacy import read_legacy_set
+from papyra_backend_rotation.policy import RotationPolicy
+from papyra_backend_rotation.scan import ScanResult, load_layout, scan_directory
+from papyra_backend_rotation.segments import TailCache
+from papyra_backend_rotation.writer import SegmentWriter
+
+_READ_BATCH = 512
+
+
+class RotationStore(Store):
+    """Records in ``segment-<first seq>.ndjson`` files of one directory."""
+
+    backend_name = "rotation"
+    capabilities = Capabilities(multi_process=True)
+
+    def __init__(
+        self,
+        directory: str | Path,
+        *,
+        url: str | None = None,
+        fsync: str = "always",
+        fsync_interval_ms: float = 1000,
+        max_segment_bytes: int | None = None,
+        max_segment_age_seconds: float | None = None,
+        max_segments: int | None = None,
+        max_total_bytes: int | None = None,
+        lock_timeout: float = 10.0,
+        max_record_bytes: int | None = None,
+        **options: Any,
+    ) -> None:
+        self.directory = Path(directory).expanduser().absolute()
+        super().__init__(url=url or f"rotation://{self.directory}", **options)
+        if fsync not in FSYNC_POLICIES:
+            raise ConfigError(f"fsync must be one of {', '.join(FSYNC_POLICIES)}, got {fsync!r}")
+        self.fsync = fsync
+        self.fsync_interval = float(fsync_interval_ms) / 1000.0
+        self.policy = RotationPolicy.from_options({
+            "max_segment_bytes": max_segment_bytes,
+            "max_segment_age_seconds": max_segment_age_seconds,
+            "max_segments": max_segments,
+            "max_total_bytes": max_total_bytes,
+        })
+        self.max_record_bytes = max_record_bytes
+        self.lock = LogLock(self.directory / LOCK_NAME, timeout=lock_timeout)
+        self.tails = TailCache()
+        self._segment_writer: SegmentWriter | None = None
+        self._writer: GroupCommitWriter | None = None
+
+    # ------------------------------------------------------------------ writing
+
+    def _get_writer(self) -> GroupCommitWriter:
+        if self._writer is None:
+            self._segment_writer = SegmentWriter(
+                self.directory, self.lock, self.policy, self.tails,
+                seal_fsync=self.fsync != "never",
+                on_fsync=lambda: self.metrics.add("fsyncs"),
+                on_retention_drop=lambda n: self.metrics.records_dropped.inc("retention", n),
+            )
+            self._writer = GroupCommitWriter(self._segment_writer, policy=self.fsync,
+                                             interval=self.fsync_interval,
+                                             name="papyra-rotation-writer")
+        return self._writer
+
+    async def _append(self, records: Sequence[Record]) -> tuple[list[Record], Counter[str]]:
+        try:
+            bodies = [encode_body(r) for r in records]
+        except EncodeError:
+            raise
+        if self.max_record_bytes is not None:
+            for b in bodies:
+                n = line_size(b, 10**12)
+                if n > self.max_record_bytes:
+                    raise RecordTooLargeError(
+                        f"record of about {n} bytes exceeds max_record_bytes="
+                        f"{self.max_record_bytes}")
+        writer = self._get_writer()
+        first = await writer.append(bodies)
+        if writer.broken is not None:
+            self.unhealthy_reason = writer.broken
+        stored: list[Record] = []
+        sizes: Counter[str] = Counter()
+        for i, (rec, body) in enumerate(zip(records, bodies, strict=True)):
+            stored.append(stamp(rec, first + i))
+            sizes[rec.kind] += line_size(body, first + i)
+        return stored, sizes
+
+    async def _aclose(self) -> None:
+        if self._writer is not None:
+            await asyncio.to_thread(self._writer.close)
+        self.lock.close()
+
+    async def _quiesce(self) -> None:
+        """Wait until everything submitted by this process is written (before maintenance)."""
+        if self._writer is not None:
+            await asyncio.to_thread(self._writer.flush)
+
+    def _forget_writer_state(self) -> None:
+        # the writer re-checks identities under the lock anyway; this only saves the stats
+        return None
+
+    # ------------------------------------------------------------------ reading
+
+    def _read(self, query: ReadQuery) -> AsyncIterator[StoredRecord]:
+        return self._read_async(query)
+
+    async def _read_async(self, query: ReadQuery) -> AsyncIterator[StoredRecord]:
+        await self._quiesce()
+        gen = self._iter_records(query)
+
+        def next_batch() -> list[StoredRecord]:
+            return list(itertools.islice(gen, _READ_BATCH))
+
+        try:
+            while True:
+                batch = await asyncio.to_thread(next_batch)
+                for rec in batch:
+                    yield rec
+                if len(batch) < _READ_BATCH:
+                    break
+        finally:
+            gen.close()
+
+    def _iter_records(self, query: ReadQuery) -> Generator[StoredRecord, None, None]:
+        if not self.directory.exists():
+            return  # a store nobody wrote to yet reads as empty (the CLI checks exists())
+        layout = load_layout(self.directory, self.tails)
+        policy = self.retention if query.apply_retention else RetentionPolicy()
+        if query.newest_limit or (query.newest_first and query.limit is None):
+            yield from self._iter_newest(layout, query, policy)
+            return
+        start: reading.Position = (0, 0)
+        if not policy.unbounded:
+            pos, _seq = reading.retention_cutoff(layout, policy, self.retention_rules())
+            if pos is not None:
+                start = pos
+        if query.after_seq is not None:
+            start = max(start, self._position_after(layout, query.after_seq))
+        out: list[StoredRecord] = []
+        taken = 0
+        for _pos, _size, line in reading.lines_forward(layout, start):
+            rec = reading.decode(line)
+            if rec is None or not query.matches(rec):
+                continue
+            if query.newest_first:
+                out.append(rec)
+            else:
+                yield rec
+            taken += 1
+            if query.limit is not None and taken >= query.limit:
+                break
+        if query.newest_first:
+            yield from reversed(out)
+
+    @staticmethod
+    def _position_after(layout: Any, after_seq: int) -> reading.Position:
+        """The segment that may hold ``after_seq + 1`` (names are first seqs)."""
+        idx = 0
+        for i, seg in enumerate(layout.live):
+            if seg.first_seq <= after_seq + 1:
+                idx = i
+        return (idx, 0)
+
+    def _iter_newest(
+        self, layout: Any, query: ReadQuery, policy: RetentionPolicy
+    ) -> Iterator[StoredRecord]:
+        walk = RetentionWalk(policy, self.retention_rules())
+        picked: list[StoredRecord] = []
+        if query.limit == 0:
+            return
+        for _pos, size, line in reading.lines_backward(layout):
+            rec = reading.decode(line)
+            if rec is None:
+                continue
+            if not isinstance(rec, GapRecord):
+                if not walk.unbounded and not walk.keep(rec.seq, rec.timestamp, size):
+                    break
+                if query.after_seq is not None and (rec.seq or 0) <= query.after_seq \
+                        and rec.seq is not None:
+                    break
+            if query.matches(rec):
+                picked.append(rec)
+                if query.limit is not None and len(picked) >= query.limit:
+                    break
+        yield from (picked if query.newest_first else reversed(picked))
+
+    # ------------------------------------------------------------------ maintenance
+
+    def _scan_blocking(self) -> ScanResult:
+        return scan_directory(self.directory, self.tails, url=self.url,
+                              backend=self.backend_name)
+
+    async def _scan(self) -> ScanReport:
+        await self._quiesce()
+        result = await asyncio.to_thread(self._scan_blocking)
+        return result.report
+
+    def _quarantine_dir(self, requested: str | None) -> str | None:
+        qdir = Path(requested).expanduser().absolute() if requested else \
+            self.directory.with_name(self.directory.name + ".quarantine")
+        return str(repair.check_quarantine_dir(qdir, self.directory))
+
+    async def _recover(
+        self, strategy: Any, *, quarantine_dir: str | None, dry_run: bool
+    ) -> RecoveryReport:
+        qdir = self._quarantine_dir(quarantine_dir) if strategy.name == "quarantine" else None
+        before = await self.scan()
+        plan = list(strategy.plan(before, quarantine_dir=qdir))
+        if dry_run or not plan:
+            return RecoveryReport(store=self.url, mode=strategy.name, dry_run=dry_run,
+                                  actions=plan if dry_run else [], before=before,
+                                  after=None if dry_run else before)
+        await self._quiesce()
+
+        def run() -> list[Any]:
+            with self.lock.held():
+                # re-scan under the lock: writers may have appended since ``before``
+                fresh = self._scan_blocking()
+                fresh_plan = list(strategy.plan(fresh.report, quarantine_dir=qdir))
+                return repair.execute(self.directory, self.lock, fresh, fresh_plan,
+                                      Path(qdir) if qdir else None)
+
+        done = await asyncio.to_thread(run)
+        dropped = sum(1 for a in done if a.action == "drop")
+        if dropped:
+            self.metrics.records_dropped.inc("repair", dropped)
+        q = sum(1 for a in done if a.action == "quarantine")
+        if q:
+            self.metrics.add("records_quarantined", q)
+        after = await self.scan()
+        return RecoveryReport(store=self.url, mode=strategy.name, dry_run=False, actions=done,
+                              before=before, after=after)
+
+    async def _compact(self, policy: RetentionPolicy, *, dry_run: bool) -> CompactionReport:
+        await self._quiesce()
+        rules = dict(self.retention_rules())
+        return await asyncio.to_thread(
+            compaction.compact, self.directory, self.lock, self.tails, policy, rules,
+            dry_run=dry_run, url=self.url, backend=self.backend_name)
+
+    async def _stats(self) -> StoreStats:
+        await self._quiesce()
+        return await asyncio.to_thread(self._stats_blocking)
+
+    def _stats_blocking(self) -> StoreStats:
+        layout = load_layout(self.directory, self.tails)
+        start: reading.Position = (0, 0)
+        if not self.retention.unbounded:
+            pos, _ = reading.retention_cutoff(layout, self.retention, self.retention_rules())
+            if pos is not None:
+                start = pos
+        kinds: Counter[str] = Counter()
+        size = 0
+        first = last = None
+        oldest = newest = None
+        for _pos, n, line in reading.lines_forward(layout, start):
+            head = reading.header(line)
+            if head is None:
+                continue
+            size += n
+            seq, kind, ts = head
+            if kind == "gap":
+                rec = reading.decode(line)
+                if isinstance(rec, GapRecord):
+                    last = rec.through
+                continue
+            kinds[kind] += 1
+            if seq is not None:
+                if first is None:
+                    first = seq
+                last = seq
+            oldest = ts if oldest is None else min(oldest, ts)
+            newest = ts if newest is None else max(newest, ts)
+        return StoreStats(records_by_kind=dict(kinds), bytes=size, first_seq=first,
+                          last_seq=last, oldest_timestamp=oldest, newest_timestamp=newest)
+
+    async def exists(self) -> bool:
+        return await asyncio.to_thread(self.directory.is_dir)
+
+    # ------------------------------------------------------------------ migration
+
+    async def migrate_from(self, legacy_path: str | Path, *, batch: int = 1000) -> int:
+        """Append every record of a legacy 0.3.0 file or rotating set (``path``, ``path.1`` …
+        ``path.N``, oldest first), keeping ids and timestamps. Returns the number appended."""
+        gen = read_legacy_set(Path(legacy_path))
+
+        def next_batch() -> list[Record]:
+            return list(itertools.islice(gen, batch))
+
+        total = 0
+        while True:
+            records = await asyncio.to_thread(next_batch)
+            if not records:
+                return total
+            await self.append([_plain(r) for r in records])
+            total += len(records)
+
+
+def _plain(record: Record) -> Record:
+    import attrs
+
+    out: Record = attrs.evolve(record, seq=None, legacy=False)
+    return out
+
+
+def create(url: Any, **options: Any) -> RotationStore:
+    """Factory registered for ``rotation://`` URLs (options override URL query values)."""
+    query = dict(url.query)
+    options.setdefault("system_id", query.pop("system_id", "local"))
+    for key in ("max_segment_bytes", "max_segments", "max_total_bytes", "max_record_bytes"):
+        if key in query:
+            options.setdefault(key, _int(key, query.pop(key)))
+    for key in ("max_segment_age_seconds", "fsync_interval_ms", "lock_timeout"):
+        if key in query:
+            options.setdefault(key, _float(key, query.pop(key)))
+    if "fsync" in query:
+        options.setdefault("fsync", query.pop("fsync"))
+    return RotationStore(url.file_path(), url=url.raw, **options)
+
+
+def _int(key: str, value: str) -> int:
+    try:
+        return int(value)
+    except ValueError:
+        raise ConfigError(f"{key} must be an integer, got {value!r}") from None
+
+
+def _float(key: str, value: str) -> float:
+    try:
+        return float(value)
+    except ValueError:
+        raise ConfigError(f"{key} must be a number, got {value!r}") from None

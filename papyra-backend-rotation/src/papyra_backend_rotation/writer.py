@@ -1,0 +1,327 @@
+"""The segment writer: the :class:`~papyra.filelog.writer.BatchTarget` behind the group-commit
+thread. It appends to the active segment, rolls to a new segment when the policy says so and
+applies the disk bound at each rotation.
+
+Under the directory lock, before every batch, it checks (a few ``stat`` calls) whether another
+process appended to the active segment (it learns the last seq from the tail), rotated (the next
+segment exists), or whether maintenance replaced or deleted the active segment (it reloads).
+
+Rotation: the active segment is fsynced (unless the policy is ``never``), the next segment is
+created with ``O_CREAT|O_EXCL`` (0600) and the directory fsynced before its first record is
+written. Then whole oldest sealed segments are deleted while the disk bound is exceeded.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from papyra.errors import StoreUnavailableError, StoreUnhealthyError
+from papyra.filelog import framing
+from papyra.filelog.fsio import (
+    FILE_MODE,
+    ensure_dir,
+    file_identity,
+    fsync_dir,
+    unavailable,
+    write_all,
+)
+from papyra.filelog.locking import LogLock
+from papyra.filelog.writer import FsyncFailedError, sequence_line
+
+from papyra_backend_rotation.crashpoints import armed, crashpoint
+from papyra_backend_rotation.layout import list_directory, segment_name
+from papyra_backend_rotation.policy import RotationPolicy
+from papyra_backend_rotation.segments import TailCache, resolve
+
+
+class SegmentWriter:
+    """Appends batches to the active segment of ``directory`` (see module doc)."""
+
+    def __init__(
+        self, directory: Path, lock: LogLock, policy: RotationPolicy, tails: TailCache, *,
+        seal_fsync: bool = True,
+        on_fsync: Callable[[], None] | None = None,
+        on_retention_drop: Callable[[int], None] | None = None,
+    ) -> None:
+        self.directory = directory
+        self.lock = lock
+        self.policy = policy
+        self.tails = tails
+        self.seal_fsync = seal_fsync
+        self.on_fsync = on_fsync
+        self.on_retention_drop = on_retention_drop
+        self.path: Path | None = None
+        self.fd: int | None = None
+        self.identity: tuple[int, int] | None = None
+        self.known_end = 0
+        self.last_seq = 0
+        self.first_timestamp: float | None = None
+        self._first_ts_known = False
+        self.torn = False
+        self.broken: str | None = None
+        self.rotations = 0
+        self.deleted_segments = 0
+
+    # ------------------------------------------------------------------ state
+
+    def _close_fd(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+
+    def reset(self) -> None:
+        """Forget what we know (maintenance in this process changed the directory)."""
+        self._close_fd()
+        self.path = None
+        self.identity = None
+
+    def _load(self) -> None:
+        """Find the active segment and the last seq from the directory itself."""
+        self._close_fd()
+        ensure_dir(self.directory)
+        layout = resolve(list_directory(self.directory), self.tails)
+        self.path = None
+        self.identity = None
+        self.known_end = 0
+        self.torn = False
+        self.first_timestamp = None
+        self._first_ts_known = False
+        if not layout.live:
+            self.last_seq = 0
+            return
+        active = layout.live[-1]
+        prev_last = max((s.last_seq or 0 for s in layout.live[:-1]), default=0)
+        try:
+            fd = os.open(active.path, os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC | os.O_NOFOLLOW)
+        except OSError as exc:
+            raise unavailable(active.path, exc, "open segment") from None
+        self.fd = fd
+        self.path = active.path
+        st = os.fstat(fd)
+        self.identity = file_identity(st)
+        self._learn_tail(st.st_size, floor=max(prev_last, active.first_seq - 1))
+
+    def _learn_tail(self, size: int, *, floor: int) -> None:
+        assert self.path is not None
+        rfd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            last, _end, terminated = framing.last_sequenced(rfd, size)
+        finally:
+            os.close(rfd)
+        self.last_seq = max(last, floor)
+        self.known_end = size
+        self.torn = not terminated
+
+    def _sync(self) -> None:
+        """Under the lock: make our view of the active segment and the last seq current."""
+        if self.path is None or self.fd is None:
+            self._load()
+            return
+        try:
+            st = os.stat(self.path)
+        except FileNotFoundError:
+            self._load()  # deleted by compaction, repair or another writer's disk bound
+            return
+        except OSError as exc:
+            raise unavailable(self.path, exc, "stat segment") from None
+        if file_identity(st) != self.identity:
+            self._load()  # replaced by compaction or repair
+            return
+        if st.st_size != self.known_end:
+            self._learn_tail(st.st_size, floor=self.last_seq)
+        if os.path.lexists(self.directory / segment_name(self.last_seq + 1)):
+            self._load()  # another process rotated
+
+    def _active_first_timestamp(self) -> float | None:
+        if self._first_ts_known or self.policy.max_segment_age_seconds is None:
+            return self.first_timestamp
+        self._first_ts_known = True
+        if self.path is not None and self.known_end:
+            rfd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
+            try:
+                for _off, _n, line, _t in framing.iter_lines(rfd, 0, min(self.known_end, 1 << 16)):
+                    if isinstance(line, bytes) and line:
+                        head = framing.quick_header(line)
+                        if head is not None:
+                            self.first_timestamp = head[2]
+                        break
+            finally:
+                os.close(rfd)
+        return self.first_timestamp
+
+    # ------------------------------------------------------------------ writing
+
+    def write_batch(self, bodies: Sequence[bytes], *, fsync: bool) -> int:
+        if self.broken is not None:
+            raise StoreUnhealthyError(self.broken)
+        with self.lock.held():
+            self._sync()
+            first = self.last_seq + 1
+            lines = [sequence_line(b, first + i) for i, b in enumerate(bodies)]
+            now = time.time()
+            pending: list[bytes] = []
+            pending_size = 0
+            for i, line in enumerate(lines):
+                if self.path is None:
+                    self._rotate(first + i, seal=False)
+                elif self.policy.should_rotate(
+                    active_size=self.known_end + pending_size, incoming=len(line),
+                    active_first_timestamp=self._active_first_timestamp(), now=now,
+                ):
+                    if pending:
+                        self._write(pending, fsync=fsync)
+                        pending, pending_size = [], 0
+                    self._rotate(first + i, seal=True)
+                if self.known_end + pending_size == 0 and not self._first_ts_known:
+                    self.first_timestamp = now  # the segment's age counts from its first write
+                    self._first_ts_known = True
+                pending.append(line)
+                pending_size += len(line)
+            if pending:
+                self._write(pending, fsync=fsync)
+            return first
+
+    def _write(self, lines: list[bytes], *, fsync: bool) -> None:
+        assert self.fd is not None
+        assert self.path is not None
+        count = len(lines)
+        if self.torn:
+            lines = [b"\n", *lines]  # never glue a record onto a torn tail
+        data = b"".join(lines)
+        start = self.known_end
+        try:
+            if armed("append.mid_write") and len(data) > 1:
+                write_all(self.fd, data[: len(data) // 2])
+                crashpoint("append.mid_write")
+            write_all(self.fd, data)
+        except OSError as exc:
+            self._undo(start, exc)
+            raise unavailable(self.path, exc, "append to") from None
+        self.known_end = start + len(data)
+        self.torn = False
+        self.last_seq += count
+        crashpoint("append.after_write")
+        if fsync:
+            self._fsync()
+
+    def _undo(self, start: int, exc: OSError) -> None:
+        assert self.fd is not None
+        try:
+            os.ftruncate(self.fd, start)
+        except OSError as texc:
+            self.broken = (f"cannot undo a partial write to {self.path} "
+                           f"({os.strerror(exc.errno or errno.EIO)}; truncate failed: "
+                           f"{os.strerror(texc.errno or errno.EIO)}); run recover")
+
+    def _fsync(self) -> None:
+        assert self.fd is not None
+        try:
+            os.fsync(self.fd)
+        except OSError as exc:
+            self.broken = (f"fsync of {self.path} failed ({os.strerror(exc.errno or errno.EIO)});"
+                           " records since the last successful fsync may be lost")
+            raise FsyncFailedError(self.broken) from None
+        if self.on_fsync is not None:
+            self.on_fsync()
+
+    def sync(self) -> None:
+        if self.broken is not None:
+            raise StoreUnhealthyError(self.broken)
+        if self.fd is not None:
+            with self.lock.held():
+                self._fsync()
+
+    # ------------------------------------------------------------------ rotation
+
+    def _rotate(self, first_seq: int, *, seal: bool) -> None:
+        ensure_dir(self.directory)
+        if seal and self.fd is not None and self.seal_fsync:
+            self._fsync()
+        path = self.directory / segment_name(first_seq)
+        crashpoint("rotation.before_create")
+        try:
+            fd = create_exclusive(path)
+        except FileExistsError:
+            # only an empty segment left by a crashed rotation can be there: take it over
+            try:
+                if os.stat(path).st_size != 0:
+                    raise StoreUnavailableError(
+                        f"cannot start segment {path}: it exists and is not empty "
+                        "(run `papyra persistence scan`)")
+                fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC | os.O_NOFOLLOW)
+            except OSError as exc:
+                raise unavailable(path, exc, "open segment") from None
+        except OSError as exc:
+            raise unavailable(path, exc, "create segment") from None
+        crashpoint("rotation.after_create")
+        try:
+            fsync_dir(self.directory)
+        except OSError as exc:
+            os.close(fd)
+            raise unavailable(self.directory, exc, "fsync directory") from None
+        crashpoint("rotation.after_dir_fsync")
+        self._close_fd()
+        self.fd = fd
+        self.path = path
+        self.identity = file_identity(os.fstat(fd))
+        self.known_end = 0
+        self.torn = False
+        self.first_timestamp = None
+        self._first_ts_known = False
+        self.rotations += 1
+        if seal and self.policy.bounded:
+            self._enforce_bound()
+
+    def _enforce_bound(self) -> None:
+        """Delete whole oldest sealed segments while the directory is over the bound."""
+        layout = resolve(list_directory(self.directory), self.tails)
+        live = list(layout.live)
+        if not live or live[-1].path != self.path:
+            return  # not what we expect (a concurrent maintenance run): next rotation retries
+        sealed = live[:-1]
+        n = self.policy.segments_to_delete([s.size for s in sealed])
+        if not n:
+            return
+        dropped = 0
+        for i in range(n):
+            seg = sealed[i]
+            nxt = live[i + 1]
+            crashpoint("retention.before_delete")
+            # superseded leftovers inside the deleted range would otherwise come back to life
+            for old, _why in layout.superseded:
+                if seg.first_seq < old.first_seq < nxt.first_seq:
+                    _unlink(old.path)
+            _unlink(seg.path)
+            dropped += nxt.first_seq - seg.first_seq
+            self.deleted_segments += 1
+            crashpoint("retention.after_delete")
+        try:
+            fsync_dir(self.directory)
+        except OSError as exc:
+            raise unavailable(self.directory, exc, "fsync directory") from None
+        if self.on_retention_drop is not None and dropped:
+            self.on_retention_drop(dropped)
+
+    def close(self) -> None:
+        self._close_fd()
+
+
+def create_exclusive(path: Path) -> int:
+    """Create a new segment that must not exist yet (0600); returns an append fd."""
+    return os.open(
+        path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | os.O_NOFOLLOW,
+        FILE_MODE,
+    )
+
+
+def _unlink(path: Path) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+    except OSError as exc:
+        raise unavailable(path, exc, "delete segment") from None
