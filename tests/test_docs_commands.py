@@ -1,8 +1,9 @@
 """Every shell command shown in the docs runs, against a real store, with the exit code the page
 states.
 
-Commands are taken from fenced ``console`` blocks (lines starting with ``$ ``) and ``bash`` /
-``sh`` / ``shell`` blocks (lines starting with ``papyra ``) in ``docs/**/*.md`` and
+Commands are the lines starting with ``papyra `` (after optional ``VAR=value`` assignments) of
+fenced ``bash`` / ``sh`` / ``shell`` blocks, and the same after the ``$ `` prompt in ``console``
+blocks, in ``docs/**/*.md`` and
 ``README.md``. A line ending in ``\\`` continues on the next line. Each block runs in a fresh
 temporary directory, its commands one after the other, with the ``papyra`` of this environment
 first on ``PATH`` and no ``PAPYRA_*`` variable inherited.
@@ -68,6 +69,7 @@ BIN = Path(sys.executable).parent
 SHELL_LANGS = {"bash", "sh", "shell"}
 DIRECTIVE = re.compile(r"<!--\s*docs-test:(.*?)-->")
 FENCE = re.compile(r"^\s*(`{3,})\s*([\w-]*)\s*$")
+PAPYRA_LINE = re.compile(r"^(\w+=\S*\s+)*papyra(\s|$)")
 EXIT_COMMENT = re.compile(r"\s+#\s*exit\s+(\d+)\s*$")
 
 
@@ -124,8 +126,7 @@ def commands_of(lang: str, body: list[str], options: dict[str, list[str]]) -> li
             if not text.startswith("$ "):
                 continue
             text = text[2:].strip()
-        elif not (text.startswith("papyra ") or text == "papyra" or
-                  (run_all and text and not text.startswith("#"))):
+        if not (PAPYRA_LINE.match(text) or (run_all and text and not text.startswith("#"))):
             continue
         m = EXIT_COMMENT.search(text)
         code = default
@@ -332,17 +333,17 @@ def _start_redis(tmp: Path) -> tuple[subprocess.Popen[bytes], int]:
     else:
         proc.kill()
         pytest.fail("redis-server did not start")
-    # a few records where the redis backend looks for them: field `data`, no seq
-    from papyra import codec
+    # a few records, written through the redis backend itself
+    import asyncio
 
-    with socket.create_connection(("127.0.0.1", port), timeout=2) as s:
-        for line in _records(2):
-            rec = codec.decode(line[:-1])
-            data = codec.encode(rec, None)[:-1]
-            parts = [b"XADD", b"papyra:{local}:events", b"*", b"data", data]
-            s.sendall(b"*%d\r\n" % len(parts) +
-                      b"".join(b"$%d\r\n%s\r\n" % (len(p), p) for p in parts))
-            s.recv(128)
+    import papyra
+
+    async def fill() -> None:
+        async with papyra.open_store(f"redis://127.0.0.1:{port}/0?prefix=papyra") as store:
+            await store.record_event(actor_address="docs:1", event_type="ActorStarted")
+            await store.record_event(actor_address="docs:1", event_type="ActorStopped")
+
+    asyncio.run(fill())
     return proc, port
 
 
