@@ -164,3 +164,52 @@ def test_entry_point_registers_the_sqlite_scheme() -> None:
     spec = manager.backend_for_scheme("sqlite")
     assert spec.name == "sqlite"
     assert spec.plugin == "sqlite"
+
+
+async def test_repair_explains_a_deleted_row_with_a_gap(tmp_path: Path) -> None:
+    db = tmp_path / "p.db"
+    async with open_db(db) as store:
+        await fill(store, 5)
+    conn = sqlite3.connect(db)
+    conn.execute("DELETE FROM records WHERE seq = 3")
+    conn.commit()
+    conn.close()
+    async with open_db(db) as store:
+        scan = await store.scan()
+        report = await store.recover("repair")
+        records = await store.read_all(include_gaps=True)
+    assert [a.kind for a in scan.anomalies] == ["seq_gap"]
+    assert report.clean
+    gap = records[2]
+    assert isinstance(gap, papyra.GapRecord)
+    assert (gap.seq, gap.through) == (3, 3)
+
+
+WRITER = """
+import asyncio, sys
+import papyra
+from papyra_backend_sqlite.plugin import create
+
+async def main() -> None:
+    store = create(papyra.StoreURL.parse("sqlite://" + sys.argv[1]))
+    async with store:
+        for i in range(40):
+            await store.append([papyra.EventRecord(system_id="t", actor_address=sys.argv[2],
+                                                   event_type="Tick") for _ in range(5)])
+
+asyncio.run(main())
+"""
+
+
+def test_two_writer_processes_get_unique_contiguous_seqs(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    db = tmp_path / "p.db"
+    procs = [subprocess.Popen([sys.executable, "-c", WRITER, str(db), f"w:{n}"])
+             for n in range(2)]
+    assert [p.wait(timeout=120) for p in procs] == [0, 0]
+    conn = sqlite3.connect(db)
+    seqs = [row[0] for row in conn.execute("SELECT seq FROM records ORDER BY seq")]
+    conn.close()
+    assert seqs == list(range(1, 401))
