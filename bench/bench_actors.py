@@ -79,7 +79,7 @@ async def bare_tell(n: int) -> float:
     return n / elapsed
 
 
-async def bare_ask(n: int) -> float:
+async def bare_ask(n: int, ask_timeout: float | None = None) -> float:
     q: asyncio.Queue[Any] = asyncio.Queue(MAILBOX)
     actor = BareActor()
     task = asyncio.create_task(_bare_loop(q, actor))
@@ -88,7 +88,11 @@ async def bare_ask(n: int) -> float:
     for i in range(n):
         fut = loop.create_future()
         await q.put((i, fut))
-        await fut
+        if ask_timeout is None:
+            await fut
+        else:
+            async with asyncio.timeout(ask_timeout):
+                await fut
     elapsed = time.perf_counter() - start
     task.cancel()
     return n / elapsed
@@ -109,13 +113,13 @@ async def ours_tell(n: int) -> float:
     return n / elapsed
 
 
-async def ours_ask(n: int) -> float:
+async def ours_ask(n: int, ask_timeout: float | None = None) -> float:
     async with ActorSystem(system_id="bench", persistence="memory://") as system:
         ref = system.spawn(Count, mailbox_capacity=MAILBOX)
         await ref.ask("warm")
         start = time.perf_counter()
         for i in range(n):
-            await ref.ask(i)
+            await ref.ask(i, timeout=ask_timeout)
         elapsed = time.perf_counter() - start
     return n / elapsed
 
@@ -214,6 +218,10 @@ def main() -> int:
     rows.append({"bench": "actors", "metric": f"ask round trips ({n_asks} asks)",
                  "ours": ask_ours, "raw": ask_raw, "papyra03": old.get("ask"),
                  "unit": "asks/s"})
+
+    ask_t_ours, ask_t_raw = best(ours_ask, n_asks, 5.0), best(bare_ask, n_asks, 5.0)
+    rows.append({"bench": "actors", "metric": f"ask round trips, timeout=5 ({n_asks} asks)",
+                 "ours": ask_t_ours, "raw": ask_t_raw, "papyra03": None, "unit": "asks/s"})
 
     mem = best(spawn_stop, n_actors, "memory://", {}, runs=1 if not args.quick else 2)
     if not args.quick and json_plugin_installed():

@@ -283,3 +283,57 @@ def test_migrate_copies_a_legacy_rotating_set_into_a_new_store(tmp_path: Path) -
                                                  str(new)))]
     assert stamps == sorted(stamps)
     assert len(stamps) == 8
+
+
+# --------------------------------------------------------------------------- rotation
+
+
+def test_path_to_a_directory_means_a_rotation_store(tmp_path: Path) -> None:
+    import asyncio
+
+    from papyra import EventRecord, open_store
+
+    log_dir = tmp_path / "log"
+
+    async def write() -> None:
+        async with open_store(f"rotation://{log_dir}", max_segment_bytes=600) as store:
+            for i in range(12):
+                await store.append([EventRecord(system_id="s", actor_address="s:1",
+                                                event_type=f"E{i}")])
+
+    asyncio.run(write())
+    assert len(list(log_dir.glob("segment-*.ndjson"))) > 1
+    proc = papyra("persistence", "scan", "--path", str(log_dir), "--json")
+    assert proc.returncode == 0, proc.stderr
+    data = out_json(proc)
+    assert (data["backend"], data["records"]) == ("rotation", 12)
+    events = ndjson(cli("inspect", "events", "--limit", "3", "--json", "--path", str(log_dir)))
+    assert [e["event_type"] for e in events] == ["E9", "E10", "E11"]
+    (log_dir / "notes.txt").write_text("not papyra's")
+    warned = cli("persistence", "scan", "--path", str(log_dir), "--json")
+    assert warned.returncode == 0  # a foreign file is a warning: reported, never touched
+    assert [a["kind"] for a in out_json(warned)["anomalies"]] == ["foreign_file"]
+    compact = cli("persistence", "compact", "--max-records", "4", "--path", str(log_dir),
+                  "--json")
+    assert compact.returncode == 0, compact.stderr
+    assert out_json(compact)["after_records"] == 4
+    assert (log_dir / "notes.txt").exists()
+
+
+def test_a_closed_stdout_pipe_ends_quietly_with_141(tmp_path: Path) -> None:
+    import subprocess
+
+    from cli_subprocess import PAPYRA
+
+    lines = (FIXTURES / "legacy" / "events.ndjson").read_bytes()
+    (tmp_path / "big.ndjson").write_bytes(lines * 200)  # far more than a pipe buffer
+    proc = subprocess.Popen([PAPYRA, "inspect", "events", "--json", "--path", "big.ndjson"],
+                            cwd=tmp_path, env=clean_env(), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    assert proc.stdout is not None
+    assert proc.stdout.readline().startswith(b"{")
+    proc.stdout.close()
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 141
+    assert b"Traceback" not in stderr
+    assert b"error" not in stderr

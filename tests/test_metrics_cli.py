@@ -24,8 +24,8 @@ import papyra
 import pytest
 
 PAPYRA = str(Path(sys.executable).with_name("papyra"))
-ENV = {**os.environ, "PAPYRA_DISABLE_PLUGINS": "redis,rotation"}
-for _var in ("PAPYRA_STORE", "PAPYRA_CONFIG"):
+ENV = dict(os.environ)
+for _var in ("PAPYRA_STORE", "PAPYRA_CONFIG", "PAPYRA_DISABLE_PLUGINS"):
     ENV.pop(_var, None)
 
 
@@ -167,7 +167,7 @@ class Server:
             except queue.Empty:
                 raise AssertionError(f"server did not start: {''.join(self.stderr)}") from None
             if "serving" in line:
-                return int(line.split("http://127.0.0.1:")[1].split(" ")[0])
+                return int(line.split(" on http://127.0.0.1:")[1].split(" ")[0])
 
     def get(self, path: str, headers: dict[str, str] | None = None
             ) -> tuple[int, dict[str, str], bytes]:
@@ -298,6 +298,26 @@ def test_a_get_never_changes_a_byte_of_the_store(serve: Any, store_dir: Path,
     assert fingerprint(store_dir) == before
 
 
+def test_a_get_never_changes_a_byte_of_a_rotation_store(serve: Any, store_dir: Path) -> None:
+    async def fill() -> None:
+        async with papyra.open_store(f"rotation://{store_dir}") as store:
+            await store.append([papyra.EventRecord(system_id="orders", actor_address="a:1",
+                                                   event_type="ActorStarted")
+                                for _ in range(4)])
+
+    asyncio.run(fill())
+    corrupt_line(next(store_dir.glob("segment-*.ndjson")), 2)
+    before = fingerprint(store_dir)
+    server = serve("--path", str(store_dir), "--scan-interval", "0", "--cache-seconds", "0")
+    status, _, body = server.get("/health/ready")
+    assert status == 503
+    assert orjson.loads(body)["reason"] == "anomalies"
+    for path in ("/metrics", "/health/ready", "/metrics?format=json"):
+        assert server.get(path)[0] in (200, 503)
+    assert server.stop() == 0
+    assert fingerprint(store_dir) == before
+
+
 def test_serve_refuses_a_port_in_use_with_exit_2(serve: Any, store_dir: Path) -> None:
     server = serve("--path", str(store_dir / "events.ndjson"))
     result = run_papyra("metrics", "serve", "--path", str(store_dir / "events.ndjson"),
@@ -315,3 +335,61 @@ def test_serve_refuses_other_methods(serve: Any, store_dir: Path) -> None:
         urllib.request.urlopen(request, timeout=30)
     assert info.value.code == 405
     assert server.stop() == 0
+
+
+# --------------------------------------------------------------------------- redis
+
+REDIS_SECRET = "metrics-Pa55-secret"
+
+
+@pytest.fixture(scope="module")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    from papyra_backend_redis.testing import RedisServer, require_redis_server
+
+    require_redis_server()
+    server = RedisServer(Path(tmp_path_factory.mktemp("redis-metrics")),
+                         users=[("papyra", REDIS_SECRET)]).start()
+    yield server
+    server.stop()
+
+
+def test_serve_is_ready_on_a_reachable_redis_and_shows_its_records(serve: Any,
+                                                                   redis_server: Any) -> None:
+    url = redis_server.url(user="papyra", password=REDIS_SECRET, prefix="metricsok",
+                           system_id="orders")
+
+    async def seed_redis() -> None:
+        async with papyra.open_store(url) as store:
+            await store.append([papyra.EventRecord(system_id="orders", actor_address="a:1",
+                                                   event_type="E") for _ in range(3)])
+
+    asyncio.run(seed_redis())
+    server = serve("--store", url)
+    status, _, body = server.get("/health/ready")
+    assert status == 200, body
+    status, _, body = server.get("/metrics")
+    assert b'papyra_store_records{backend="redis",kind="event"} 3.0' in body
+    assert server.stop() == 0
+    assert REDIS_SECRET not in "".join(server.stderr)
+
+
+def test_serve_is_not_ready_while_redis_is_unreachable_and_never_shows_the_password(
+    serve: Any,
+) -> None:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        closed_port = s.getsockname()[1]
+    url = f"redis://papyra:{REDIS_SECRET}@127.0.0.1:{closed_port}/0?system_id=orders"
+    server = serve("--store", url, "--timeout", "3")
+    status, _, body = server.get("/health/ready")
+    doc = orjson.loads(body)
+    assert status == 503
+    assert doc["reason"] == "unreachable"
+    assert doc["checks"]["store"]["store"].startswith("redis://papyra:***@")
+    assert REDIS_SECRET.encode() not in body
+    status, _, body = server.get("/metrics")
+    assert b'papyra_store_up{backend="redis"} 0.0' in body
+    assert server.stop() == 0
+    assert REDIS_SECRET not in "".join(server.stderr)

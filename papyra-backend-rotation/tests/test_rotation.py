@@ -12,12 +12,12 @@ from pathlib import Path
 import pytest
 from papyra import codec
 from papyra.errors import ConfigError, StoreNotFoundError
+from papyra.filelog.migrate import legacy_set_files
 from papyra.records import GapRecord
 from papyra.retention import RetentionPolicy
 from papyra.testing import sample_records
 from papyra_backend_rotation import RotationStore
 from papyra_backend_rotation.layout import classify, parse_segment_name, segment_name
-from papyra_backend_rotation.legacy import legacy_set_files
 from papyra_backend_rotation.policy import RotationPolicy
 
 
@@ -284,7 +284,7 @@ async def test_quarantine_moves_leftovers_and_keeps_removed_bytes(tmp_path: Path
         assert report.clean
         names = sorted(p.name for p in qdir.iterdir())
         assert tmp.name in names
-        side = [p for p in qdir.iterdir() if p.name.endswith(".bin.json")]
+        side = [p for p in qdir.iterdir() if p.name.endswith(".bad.json")]
         assert side
         meta = json.loads(side[0].read_text())
         assert meta["source"] == str(seg)

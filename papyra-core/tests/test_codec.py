@@ -430,3 +430,45 @@ def test_encoding_without_a_seq_omits_it(record: Any) -> None:
     assert b'"seq"' not in line.split(b'"id"')[0]
     back = codec.decode(line[:-1])
     assert back.seq is None
+
+
+# --------------------------------------------------------------------------- fast path
+
+
+member_values = st.none() | st.booleans() | st.integers(-3, 3) | st.floats(-2, 2) | text | \
+    st.lists(st.integers(0, 2), max_size=2) | st.dictionaries(text, st.integers(), max_size=2)
+
+
+@given(records, seqs, st.data())
+@FAST
+def test_the_fast_decode_path_accepts_exactly_what_the_checked_path_accepts(
+    record: Any, seq: int, data: st.DataObject
+) -> None:
+    members = codec.record_members(record, seq)
+    for name in data.draw(st.lists(st.sampled_from(sorted(members)), max_size=3), label="bad"):
+        members[name] = data.draw(member_values, label=name)
+    if data.draw(st.booleans(), label="drop one"):
+        members.pop(data.draw(st.sampled_from(sorted(members)), label="dropped"))
+    line = codec.frame(orjson.dumps(members))[:-1]
+    try:
+        expected: Any = codec._decode_v1(orjson.loads(line))
+    except DecodeError as exc:
+        expected = exc.kind
+    try:
+        got: Any = codec.decode(line)
+    except DecodeError as exc:
+        got = exc.kind
+    assert got == expected
+    if not isinstance(got, str):
+        assert got.seq == expected.seq
+        assert type(got) is type(expected)
+
+
+def test_records_built_by_the_fast_path_are_ordinary_frozen_records() -> None:
+    rec = EventRecord(system_id="s", actor_address="a", event_type="E", timestamp=1.0)
+    back = codec.decode(codec.encode(rec, 1)[:-1])
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
+        back.system_id = "other"  # type: ignore[misc]
+    assert back == rec
+    assert not back.legacy
+    assert attrs.evolve(back, seq=2).seq == 2

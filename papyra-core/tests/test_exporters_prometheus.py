@@ -171,3 +171,17 @@ def test_an_unknown_exporter_is_a_configuration_error() -> None:
     manager = papyra.PluginManager(entry_points=False)
     with pytest.raises(papyra.ConfigError, match="unknown metric exporter 'statsd'"):
         create_exporter("statsd", plugins=manager)
+
+
+def test_exporters_named_in_the_config_are_built_with_their_options(tmp_path: Any) -> None:
+    from papyra.config import load_config
+    from papyra.exporters import create_exporters
+
+    (tmp_path / "papyra.toml").write_text('[metrics]\nexporters = ["prometheus", "json"]\n')
+    config = load_config(tmp_path / "papyra.toml", env={})
+    registry = CollectorRegistry(auto_describe=True)
+    built = create_exporters(config.metrics_exporters, fresh_store(),
+                             plugins=papyra.PluginManager(entry_points=False),
+                             options={"prometheus": {"registry": registry}})
+    assert sorted(built) == ["json", "prometheus"]
+    assert registry.get_sample_value("papyra_store_scans_total", {"backend": "memory"}) == 0

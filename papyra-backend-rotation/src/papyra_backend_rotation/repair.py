@@ -19,22 +19,17 @@ Every step is atomic; killed at any point and run again, repair converges to the
 from __future__ import annotations
 
 import contextlib
-import errno
-import hashlib
-import json
 import os
 import re
-import stat
 from pathlib import Path
 
 import attrs
-from papyra import codec
 from papyra.errors import ConfigError, StoreUnavailableError
 from papyra.filelog import framing
-from papyra.filelog.fsio import DIR_MODE, FILE_MODE, fsync_dir, open_read, unavailable, write_all
+from papyra.filelog import repair as filelog_repair
+from papyra.filelog.fsio import FILE_MODE, fsync_dir, open_read, write_all
 from papyra.filelog.locking import LogLock
 from papyra.filelog.rewrite import Rewrite
-from papyra.records import GapRecord
 from papyra.reports import RecoveryAction
 
 from papyra_backend_rotation.crashpoints import crashpoint
@@ -54,79 +49,6 @@ def check_quarantine_dir(qdir: Path, directory: Path) -> Path:
     if qdir.is_symlink():
         raise ConfigError(f"quarantine directory {qdir} is a symlink; refusing to follow it")
     return qdir
-
-
-def _ensure_qdir(qdir: Path) -> None:
-    try:
-        os.makedirs(qdir, mode=DIR_MODE, exist_ok=True)
-    except OSError as exc:
-        raise unavailable(qdir, exc, "create quarantine directory") from None
-    st = os.lstat(qdir)
-    if stat.S_ISLNK(st.st_mode) or not stat.S_ISDIR(st.st_mode):
-        raise ConfigError(f"quarantine directory {qdir} is not a plain directory")
-
-
-def _exclusive(path: Path) -> tuple[int, Path]:
-    """Create ``path`` (or ``path.1``, ``path.2`` ... if taken) exclusively, 0600."""
-    candidate = path
-    n = 0
-    while True:
-        try:
-            fd = os.open(candidate, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
-                         | os.O_CLOEXEC, FILE_MODE)
-            return fd, candidate
-        except FileExistsError:
-            n += 1
-            candidate = path.with_name(f"{path.name}.{n}")
-        except OSError as exc:
-            raise unavailable(candidate, exc, "create quarantine file") from None
-
-
-def quarantine_range(src: Path, offset: int, length: int, kind: str, qdir: Path) -> Path:
-    _ensure_qdir(qdir)
-    fd_in = open_read(src)
-    try:
-        data = os.pread(fd_in, length, offset)
-    finally:
-        os.close(fd_in)
-    fd, target = _exclusive(qdir / f"{src.name}.{offset:012d}.{kind}.bin")
-    try:
-        write_all(fd, data)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    side = {"source": str(src), "offset": offset, "length": len(data), "kind": kind,
-            "sha256": hashlib.sha256(data).hexdigest()}
-    sfd, _ = _exclusive(target.with_name(target.name + ".json"))
-    try:
-        write_all(sfd, json.dumps(side, indent=2).encode() + b"\n")
-        os.fsync(sfd)
-    finally:
-        os.close(sfd)
-    fsync_dir(qdir)
-    return target
-
-
-def move_to_quarantine(src: Path, qdir: Path) -> Path:
-    _ensure_qdir(qdir)
-    fd, target = _exclusive(qdir / src.name)
-    os.close(fd)
-    try:
-        os.rename(src, target)
-    except OSError as exc:
-        if exc.errno != errno.EXDEV:
-            with contextlib.suppress(OSError):
-                target.unlink()
-            raise unavailable(src, exc, "move") from None
-        with open(src, "rb") as fin, open(target, "wb") as fout:
-            while chunk := fin.read(1 << 20):
-                fout.write(chunk)
-            fout.flush()
-            os.fsync(fout.fileno())
-        os.unlink(src)
-    fsync_dir(qdir)
-    fsync_dir(src.parent)
-    return target
 
 
 @attrs.define
@@ -150,10 +72,19 @@ def execute(
     def fp(name: str | None) -> _FilePlan:
         return files.setdefault(name or "", _FilePlan())
 
+    if qdir is not None and any(a.action in ("quarantine", "move") for a in plan):
+        filelog_repair.prepare_quarantine_dir(qdir, forbidden=directory)
     for a in plan:
         if a.action == "quarantine" and a.file and a.offset is not None and qdir is not None:
-            kind = a.anomaly.kind if a.anomaly is not None else "damaged"
-            target = quarantine_range(Path(a.file), a.offset, a.length or 0, kind, qdir)
+            fd = open_read(Path(a.file))
+            try:
+                target = filelog_repair.quarantine_range(
+                    qdir, Path(a.file), fd, a.offset, a.length or 0,
+                    kind=a.anomaly.kind if a.anomaly is not None else "unknown",
+                    line=a.anomaly.line if a.anomaly is not None else None,
+                    detail=a.anomaly.detail if a.anomaly is not None else "")
+            finally:
+                os.close(fd)
             quarantined[(a.file, a.offset)] = str(target)
             done.append(attrs.evolve(a, to=str(target)))
     for a in plan:
@@ -161,13 +92,9 @@ def execute(
             path = Path(a.file)
             if not path.exists():
                 continue
-            if a.action == "move" and qdir is not None:
-                target = move_to_quarantine(path, qdir)
-                done.append(attrs.evolve(a, to=str(target)))
-            else:
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(path)
-                done.append(a)
+            moved = filelog_repair.remove_leftover(
+                path, to=qdir if a.action == "move" else None)
+            done.append(attrs.evolve(a, to=str(moved) if moved else a.to))
             crashpoint("repair.after_leftover")
         elif a.action == "drop" and a.file and a.offset is not None:
             p = fp(a.file)
@@ -211,8 +138,7 @@ def execute(
 
     for lo, hi in new_gap_segments:
         target = directory / segment_name(lo)
-        gap = GapRecord(seq=lo, through=hi, reason="repair")
-        _create_new(target, codec.encode(gap))
+        _create_new(target, _gap(lo, hi, target, 0.0, None))
         done.append(RecoveryAction(action="gap", file=str(target), offset=0, length=0,
                                    detail=f"gap record for missing seqs {lo}..{hi}"))
     return done
@@ -248,6 +174,7 @@ def _rewrite(
         expected = start_expected
         run_open = False
         run_q: str | None = None
+        last_ts = 0.0
         for off, _size, line, _term in framing.iter_lines(rw.source_fd, 0, end):
             if off in p.drops:
                 run_open = True
@@ -260,19 +187,17 @@ def _rewrite(
             status, a, b, _info = framing.check_line(line)
             if status in (framing.VALID, framing.GAP) and a is not None:
                 if a > expected:
-                    gap = GapRecord(seq=expected, through=a - 1, reason="repair",
-                                    quarantine=run_q)
-                    rw.write(codec.encode(gap))
+                    rw.write(_gap(expected, a - 1, path, _timestamp(line), run_q))
                     added.append(RecoveryAction(
                         action="gap", file=str(path), offset=off, length=0,
                         detail=f"gap record for seqs {expected}..{a - 1}"))
                 expected = max(expected, int(b) + 1)
+            last_ts = _timestamp(line) or last_ts
             rw.write(line + b"\n")
             run_open = False
             run_q = None
         if run_open and end_limit is not None and expected <= end_limit:
-            gap = GapRecord(seq=expected, through=end_limit, reason="repair", quarantine=run_q)
-            rw.write(codec.encode(gap))
+            rw.write(_gap(expected, end_limit, path, last_ts, run_q))
             added.append(RecoveryAction(action="gap", file=str(path), offset=end, length=0,
                                         detail=f"gap record for seqs {expected}..{end_limit}"))
         # a truncate plan covers the tail; anything appended after the scan cannot exist
@@ -281,6 +206,16 @@ def _rewrite(
     finally:
         rw.close()
     return added
+
+
+def _gap(first: int, through: int, path: Path, timestamp: float, q: str | None) -> bytes:
+    """A repair gap record with a deterministic id and timestamp (reruns give equal bytes)."""
+    return filelog_repair._gap(first, through, source=path, timestamp=timestamp, quarantine=q)
+
+
+def _timestamp(line: bytes) -> float:
+    head = framing.quick_header(line)
+    return head[2] if head is not None else 0.0
 
 
 def _refuse_catch_up(rw: Rewrite, start: int, end: int) -> None:

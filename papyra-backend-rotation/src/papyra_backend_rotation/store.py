@@ -4,23 +4,24 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import os
 from collections import Counter
 from collections.abc import AsyncIterator, Generator, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from papyra.codec import EncodeError
-from papyra.errors import ConfigError, RecordTooLargeError
+from papyra.errors import ConfigError, RecordTooLargeError, UnsupportedOperationError
+from papyra.filelog import migrate
 from papyra.filelog.locking import LogLock
 from papyra.filelog.writer import FSYNC_POLICIES, GroupCommitWriter, encode_body, line_size, stamp
 from papyra.records import GapRecord, Record, StoredRecord
-from papyra.reports import CompactionReport, RecoveryReport, ScanReport, StoreStats
+from papyra.reports import CompactionReport, Health, RecoveryReport, ScanReport, StoreStats
 from papyra.retention import RetentionPolicy, RetentionWalk
 from papyra.store import Capabilities, ReadQuery, Store
 
 from papyra_backend_rotation import compaction, reading, repair
 from papyra_backend_rotation.layout import LOCK_NAME
-from papyra_backend_rotation.legacy import read_legacy_set
 from papyra_backend_rotation.policy import RotationPolicy
 from papyra_backend_rotation.scan import ScanResult, load_layout, scan_directory
 from papyra_backend_rotation.segments import TailCache
@@ -48,6 +49,8 @@ class RotationStore(Store):
         max_total_bytes: int | None = None,
         lock_timeout: float = 10.0,
         max_record_bytes: int | None = None,
+        torn_tail: str = "newline",
+        quarantine_dir: str | Path | None = None,
         **options: Any,
     ) -> None:
         self.directory = Path(directory).expanduser().absolute()
@@ -63,6 +66,12 @@ class RotationStore(Store):
             "max_total_bytes": max_total_bytes,
         })
         self.max_record_bytes = max_record_bytes
+        if torn_tail not in ("newline", "fail"):
+            raise ConfigError(f"torn_tail must be 'newline' or 'fail', got {torn_tail!r}")
+        self.torn_tail = torn_tail
+        self.default_quarantine_dir = (
+            Path(quarantine_dir).expanduser().absolute() if quarantine_dir is not None
+            else self.directory.with_name(self.directory.name + ".quarantine"))
         self.lock = LogLock(self.directory / LOCK_NAME, timeout=lock_timeout)
         self.tails = TailCache()
         self._segment_writer: SegmentWriter | None = None
@@ -74,7 +83,7 @@ class RotationStore(Store):
         if self._writer is None:
             self._segment_writer = SegmentWriter(
                 self.directory, self.lock, self.policy, self.tails,
-                seal_fsync=self.fsync != "never",
+                seal_fsync=self.fsync != "never", torn_tail=self.torn_tail,
                 on_fsync=lambda: self.metrics.add("fsyncs"),
                 on_retention_drop=lambda n: self.metrics.records_dropped.inc("retention", n),
             )
@@ -218,7 +227,7 @@ class RotationStore(Store):
 
     def _quarantine_dir(self, requested: str | None) -> str | None:
         qdir = Path(requested).expanduser().absolute() if requested else \
-            self.directory.with_name(self.directory.name + ".quarantine")
+            self.default_quarantine_dir
         return str(repair.check_quarantine_dir(qdir, self.directory))
 
     async def _recover(
@@ -298,30 +307,65 @@ class RotationStore(Store):
     async def exists(self) -> bool:
         return await asyncio.to_thread(self.directory.is_dir)
 
+    async def _health(self) -> Health:
+        def check() -> Health:
+            detail: dict[str, Any] = {"directory": str(self.directory), "fsync": self.fsync}
+            if self._segment_writer is not None and self._segment_writer.broken:
+                return Health(ok=False, reason=self._segment_writer.broken, detail=detail)
+            target = self.directory
+            if not target.exists():
+                target = next((p for p in self.directory.parents if p.exists()), Path("/"))
+                detail["exists"] = False
+            if not target.is_dir():
+                return Health(ok=False, reason=f"{target} is not a directory", detail=detail)
+            if not os.access(target, os.W_OK | os.X_OK):
+                return Health(ok=False, reason=f"directory {target} is not writable",
+                              detail=detail)
+            return Health(ok=True, detail=detail)
+
+        return await asyncio.to_thread(check)
+
     # ------------------------------------------------------------------ migration
 
     async def migrate_from(self, legacy_path: str | Path, *, batch: int = 1000) -> int:
         """Append every record of a legacy 0.3.0 file or rotating set (``path``, ``path.1`` …
-        ``path.N``, oldest first), keeping ids and timestamps. Returns the number appended."""
-        gen = read_legacy_set(Path(legacy_path))
+        ``path.N``, oldest first), keeping ids and timestamps. Returns the number appended.
+
+        Damaged lines raise :class:`~papyra.errors.AnomaliesFoundError` before anything of
+        that line's batch is written (recover the legacy files first).
+        """
+        self._check_open()
+        files = await asyncio.to_thread(migrate.legacy_set_files, Path(legacy_path))
+        gen = migrate.iter_legacy_records(files)
 
         def next_batch() -> list[Record]:
-            return list(itertools.islice(gen, batch))
+            out: list[Record] = []
+            for rec in itertools.islice(gen, batch):
+                if not isinstance(rec, GapRecord):
+                    out.append(migrate.as_new_record(rec))
+            return out
 
         total = 0
         while True:
             records = await asyncio.to_thread(next_batch)
             if not records:
                 return total
-            await self.append([_plain(r) for r in records])
+            await self.append(records)
             total += len(records)
 
-
-def _plain(record: Record) -> Record:
-    import attrs
-
-    out: Record = attrs.evolve(record, seq=None, legacy=False)
-    return out
+    async def migrate(self) -> migrate.MigrationResult:
+        """In-place migration: a segment directory is always written as v1 by papyra 0.4, so
+        there is nothing to rewrite; legacy lines found in segments are reported, not renumbered
+        (copy them with :meth:`migrate_from` instead)."""
+        self._check_open()
+        report = await self.scan()
+        if report.legacy_records:
+            raise UnsupportedOperationError(
+                f"{report.legacy_records} legacy lines inside segments of {self.url}: move the "
+                "files out of the directory and run `papyra persistence migrate --path OLD "
+                f"--to {self.url}`")
+        return migrate.MigrationResult(records=report.records, legacy_records=0, changed=False,
+                                       last_seq=report.last_seq or 0)
 
 
 def create(url: Any, **options: Any) -> RotationStore:
@@ -334,9 +378,13 @@ def create(url: Any, **options: Any) -> RotationStore:
     for key in ("max_segment_age_seconds", "fsync_interval_ms", "lock_timeout"):
         if key in query:
             options.setdefault(key, _float(key, query.pop(key)))
-    if "fsync" in query:
-        options.setdefault("fsync", query.pop("fsync"))
-    return RotationStore(url.file_path(), url=url.raw, **options)
+    for key in ("fsync", "torn_tail", "quarantine_dir"):
+        if key in query:
+            options.setdefault(key, query.pop(key))
+    try:
+        return RotationStore(url.file_path(), url=url.redacted, **options)
+    except TypeError as exc:
+        raise ConfigError(f"bad option for the rotation backend: {exc}") from None
 
 
 def _int(key: str, value: str) -> int:

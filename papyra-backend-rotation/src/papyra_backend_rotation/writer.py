@@ -44,6 +44,7 @@ class SegmentWriter:
     def __init__(
         self, directory: Path, lock: LogLock, policy: RotationPolicy, tails: TailCache, *,
         seal_fsync: bool = True,
+        torn_tail: str = "newline",
         on_fsync: Callable[[], None] | None = None,
         on_retention_drop: Callable[[int], None] | None = None,
     ) -> None:
@@ -52,6 +53,7 @@ class SegmentWriter:
         self.policy = policy
         self.tails = tails
         self.seal_fsync = seal_fsync
+        self.torn_tail = torn_tail
         self.on_fsync = on_fsync
         self.on_retention_drop = on_retention_drop
         self.path: Path | None = None
@@ -189,6 +191,10 @@ class SegmentWriter:
         assert self.fd is not None
         assert self.path is not None
         count = len(lines)
+        if self.torn and self.torn_tail == "fail":
+            raise StoreUnavailableError(
+                f"{self.path} ends with a torn record; run `papyra persistence recover` "
+                "(or start with startup mode recover)")
         if self.torn:
             lines = [b"\n", *lines]  # never glue a record onto a torn tail
         data = b"".join(lines)

@@ -20,8 +20,6 @@ import os
 import re
 import sys
 import traceback
-from collections.abc import Sequence
-from typing import Any
 
 import click
 from papyra.codec import DecodeError, EncodeError
@@ -81,6 +79,10 @@ class ExitWith(Exception):
         self.code = code
 
 
+class StdoutClosed(Exception):
+    """Whoever read our stdout went away (``papyra … | head``): exit 141, quietly."""
+
+
 def error_line(message: str) -> None:
     click.echo(f"papyra: error: {scrub(message)}", err=True)
 
@@ -123,7 +125,7 @@ def translate(exc: BaseException) -> int:
     if isinstance(exc, click.ClickException):
         error_line(exc.format_message())
         return exc.exit_code
-    if isinstance(exc, BrokenPipeError):
+    if isinstance(exc, BrokenPipeError | StdoutClosed):
         _silence_stdout()
         return BROKEN_PIPE
     code: int
@@ -157,17 +159,3 @@ def _silence_stdout() -> None:
         os.close(devnull)
     except (OSError, ValueError):
         pass
-
-
-def run_cli(cli: click.Command, args: Sequence[str] | None = None, *,
-            prog_name: str = "papyra", **extra: Any) -> int:
-    """Invoke ``cli`` and translate whatever it raises. Returns the exit code."""
-    reset()
-    try:
-        result = cli.main(args=list(args) if args is not None else None, prog_name=prog_name,
-                          standalone_mode=False, **extra)
-    except BaseException as exc:
-        if isinstance(exc, SystemExit):
-            return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-        return translate(exc)
-    return result if isinstance(result, int) else OK

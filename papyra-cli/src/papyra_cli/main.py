@@ -50,6 +50,13 @@ class PapyraGroup(click.Group):
         self.add_command(command, cmd_name)
         return command
 
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except BrokenPipeError:
+            # click would turn EPIPE into exit 1, which here means "anomalies found"
+            raise errors.StdoutClosed() from None
+
     def main(
         self,
         args: Sequence[str] | None = None,

@@ -91,10 +91,6 @@ def table(headers: Sequence[str], rows: Iterable[Sequence[Any]], *,
         say("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=False)).rstrip())
 
 
-def format_row(cells: Sequence[str], widths: Sequence[int]) -> str:
-    return "  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=False)).rstrip()
-
-
 def _cell(value: Any) -> str:
     if value is None:
         return "-"
@@ -156,10 +152,3 @@ async def activity(label: str, *, enabled: bool) -> AsyncIterator[None]:
         if time.monotonic() - start >= 0.3:
             stream.write("\r\x1b[2K")
             stream.flush()
-
-
-def is_interactive_stdout() -> bool:
-    try:
-        return sys.stdout.isatty()
-    except (AttributeError, ValueError):
-        return False

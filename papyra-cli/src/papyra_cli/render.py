@@ -12,6 +12,15 @@ from papyra_cli.output import human_bytes, say
 MAX_LISTED = 50
 
 
+def plural(n: int, word: str) -> str:
+    """``1 anomaly``, ``2 anomalies``, ``3 records``."""
+    if n == 1:
+        return f"{n} {word}"
+    if word.endswith("y"):
+        return f"{n} {word[:-1]}ies"
+    return f"{n} {word}s"
+
+
 def when(timestamp: float | None) -> str:
     """Epoch seconds as ``2026-11-22T02:30:01.123Z``."""
     if timestamp is None:
@@ -20,8 +29,15 @@ def when(timestamp: float | None) -> str:
     return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
 
 
+def seq_range(first: int | None, last: int | None) -> str:
+    """``1..12``, or ``-`` for an empty log."""
+    if first is None and last is None:
+        return "-"
+    return f"{'-' if first is None else first}..{'-' if last is None else last}"
+
+
 def scan_summary(report: ScanReport) -> str:
-    parts = [f"{report.records} records"]
+    parts = [plural(report.records, "record")]
     if report.legacy_records:
         parts.append(f"{report.legacy_records} legacy")
     parts.append(human_bytes(report.bytes))
@@ -47,7 +63,7 @@ def scan(report: ScanReport) -> None:
         note = f" ({warnings} warnings)" if warnings else ""
         say(f"✔ {report.store}: clean — {scan_summary(report)}{note}", fg="green")
     else:
-        say(f"✖ {report.store}: {errors} anomalies — {scan_summary(report)}", fg="red")
+        say(f"✖ {report.store}: {plural(errors, 'anomaly')} — {scan_summary(report)}", fg="red")
     anomalies(report)
     if report.legacy_records:
         say(f"  {report.legacy_records} legacy (papyra 0.3.0) records: "
@@ -72,7 +88,7 @@ def recovery(report: RecoveryReport) -> None:
         say(f"{report.store}: recovery plan ({report.mode}, dry run; nothing changed):")
     else:
         say(f"{report.store}: recovery with {report.mode}:")
-    say(f"  before: {len(before.errors)} anomalies, {scan_summary(before)}")
+    say(f"  before: {plural(len(before.errors), 'anomaly')}, {scan_summary(before)}")
     anomalies(before, indent="    ")
     if not report.actions:
         say("  nothing to do" if before.clean else "  no actions planned")
@@ -85,8 +101,8 @@ def recovery(report: RecoveryReport) -> None:
         if after.clean:
             say(f"✔ after: clean — {scan_summary(after)}", fg="green")
         else:
-            say(f"✖ after: {len(after.errors)} anomalies remain — {scan_summary(after)}",
-                fg="red")
+            say(f"✖ after: {plural(len(after.errors), 'anomaly')} remain — "
+                f"{scan_summary(after)}", fg="red")
             anomalies(after, indent="    ")
 
 
@@ -106,7 +122,7 @@ def startup(result: StartupResult) -> None:
     if result.recovery_mode and result.mode.value == "recover":
         mode += f", recovery {result.recovery_mode}"
     if result.scan is not None and not result.scan.clean:
-        say(f"{result.store}: {len(result.scan.errors)} anomalies found ({mode})")
+        say(f"{result.store}: {plural(len(result.scan.errors), 'anomaly')} found ({mode})")
         anomalies(result.scan)
     if result.recovery is not None:
         for a in result.recovery.actions[:MAX_LISTED]:
@@ -115,4 +131,5 @@ def startup(result: StartupResult) -> None:
             say("  remaining:")
             anomalies(result.recovery.after, indent="    ")
     mark, colour = ("✔", "green") if result.ok else ("✖", "red")
-    say(f"{mark} {result.store}: {result.message} ({mode})", fg=colour)
+    suffix = "" if result.mode.value in result.message else f" ({mode})"
+    say(f"{mark} {result.store}: {result.message}{suffix}", fg=colour)

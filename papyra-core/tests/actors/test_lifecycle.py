@@ -256,3 +256,9 @@ async def test_aclose_from_inside_an_actor_is_refused_instead_of_deadlocking(
     with pytest.raises(RuntimeError, match="inside an actor"):
         await system.spawn(Closer, name="c").ask("close", timeout=1)
     assert system.running
+
+
+async def test_spawning_something_that_is_not_an_actor_is_refused(system: ActorSystem) -> None:
+    with pytest.raises(TypeError, match="not an actor"):
+        system.spawn(dict)
+    assert system.list_actors() == ()

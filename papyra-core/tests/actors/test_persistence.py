@@ -224,3 +224,47 @@ async def test_metrics_snapshot_is_plain_data_with_gauges(system: ActorSystem) -
     assert snap["messages_processed"] == 4
     assert snap["actors_stopped"] == 1
     assert isinstance(snap["records_enqueued"], dict)
+
+
+async def test_an_unhealthy_store_is_not_retried_and_an_outage_logs_little(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from papyra import StoreUnhealthyError
+
+    class Unhealthy(FailingStore):
+        async def _append(self, records: Any) -> Any:
+            self.attempts += 1
+            raise StoreUnhealthyError("fsync failed: EIO")
+
+    caplog.set_level(logging.DEBUG, logger="papyra.actors")
+    store = Unhealthy()
+    async with ActorSystem(system_id="test", persistence=store) as system:
+        for _ in range(5):
+            await system.spawn(Echo).stop()
+            await system.flush(timeout=1)
+    assert store.attempts == system.metrics.persist_failures
+    assert store.attempts <= 10
+    assert system.metrics.records_dropped["failed"] == 10
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(errors) == 1
+    assert "fsync failed: EIO" in errors[0].getMessage()
+
+
+async def test_a_recovered_store_is_reported_once_and_gets_the_new_records(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.WARNING, logger="papyra.actors")
+    failing = FailingStore()
+    async with ActorSystem(system_id="test", persistence=failing, max_attempts=3) as system:
+        system._queue.backoff_initial = 0.001  # type: ignore[union-attr]
+        system.spawn(Echo)
+        await system.wait_for_event("ActorStarted")
+        await system.flush(timeout=2)
+        failing.failing = False
+        system.spawn(Echo)
+        await system.wait_for_event("ActorStarted", start_index=1)
+        await system.flush(timeout=2)
+    messages = [r.getMessage() for r in caplog.records]
+    assert sum("retry" in m for m in messages) == 1
+    assert sum("succeed again (1 records dropped" in m for m in messages) == 1
+    assert len(await failing.read_all(kinds="event")) == 3

@@ -23,7 +23,7 @@ from papyra.errors import StoreNotFoundError
 from papyra.records import AuditRecord, DeadLetterRecord, EventRecord, GapRecord, StoredRecord
 from papyra.store import Store
 
-from papyra_cli import errors, render
+from papyra_cli import render
 from papyra_cli.commands.persistence import require_existing
 from papyra_cli.context import StoreTarget, common_options
 from papyra_cli.output import emit_json, emit_line, human_bytes, say, table, terminal_width
@@ -222,10 +222,8 @@ def _show(target: StoreTarget, sel: Selection, *, json_: bool, follow: bool, int
     try:
         target.run(body)
     except KeyboardInterrupt:
-        if not follow:
+        if not follow:  # Ctrl-C is how one stops following: a normal end
             raise
-    except BrokenPipeError:
-        raise
 
 
 async def follow_store(store: Store, sel: Selection, printer: Printer, cursor: int, *,
@@ -349,7 +347,7 @@ def summary(target: StoreTarget, json_: bool, top: int) -> None:
     say(f"records:      {out['records']}  (events {kinds.get('event', 0)}, audits "
         f"{kinds.get('audit', 0)}, dead letters {kinds.get('dead_letter', 0)})")
     say(f"size:         {human_bytes(out['bytes'])}")
-    say(f"seq:          {out['first_seq']}..{out['last_seq']}")
+    say(f"seq:          {render.seq_range(out['first_seq'], out['last_seq'])}")
     say(f"oldest:       {render.when(out['oldest_timestamp'])}")
     say(f"newest:       {render.when(out['newest_timestamp'])}")
     audit = out["newest_audit"]
@@ -370,6 +368,3 @@ def summary(target: StoreTarget, json_: bool, top: int) -> None:
               [(f"  {t['count']}", t["target"]) for t in out["top_dead_letter_targets"]])
     elif not kinds.get("dead_letter"):
         say("dead letters: none")
-
-
-__all__ = ["errors", "inspect"]

@@ -325,12 +325,12 @@ def serve(target: StoreTarget, host: str, port: int, token_file: str | None,
     as JSON otherwise). A store with no log yet is ready (a first boot). Requests only read the
     store. SIGTERM or Ctrl-C stops the server cleanly (exit 0).
     """
-    configure_logging(log_level.upper(), json=log_format == "json")
     token = _load_token(token_file)
+    store = target.open()
+    configure_logging(log_level.upper(), json=log_format == "json")
     if token is None and not _is_loopback(host):
         warn(f"serving on {host} without --token-file: anyone who can reach it can read the "
              f"store's metrics")
-    store = target.open()
     run_async(_serve(store, host=host, port=port, token=token, scan_interval=scan_interval,
                      cache_seconds=cache_seconds, store_timeout=timeout))
 

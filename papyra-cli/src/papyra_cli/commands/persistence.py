@@ -201,7 +201,7 @@ def inspect_store(target: StoreTarget, json_: bool, show_metrics: bool) -> None:
         say(f"records:     {stats.get('records')} "
             f"({', '.join(f'{k}: {v}' for k, v in sorted(kinds.items())) or 'none'})")
         say(f"size:        {human_bytes(stats.get('bytes'))}")
-        say(f"seq:         {stats.get('first_seq')}..{stats.get('last_seq')}")
+        say(f"seq:         {render.seq_range(stats.get('first_seq'), stats.get('last_seq'))}")
         say(f"time range:  {render.when(stats.get('oldest_timestamp'))} .. "
             f"{render.when(stats.get('newest_timestamp'))}")
     health = info["health"]

@@ -10,7 +10,9 @@ bounded in-memory queue; one background task owned by the system drains it in ba
   Every drop is counted in ``metrics.records_dropped["overflow"]``.
 - **Failures.** A failing append is retried with exponential backoff (``backoff_initial``
   doubling up to ``backoff_max``) for ``max_attempts`` attempts, then the batch is dropped
-  (``records_dropped["failed"]``) and logged on the ``papyra.actors`` logger. A record the
+  (``records_dropped["failed"]``). Logging on the ``papyra.actors`` logger stays readable
+  during an outage: one warning when it starts, an error line per dropped batch at most every
+  few seconds (with the running count), a warning when appends succeed again. A record the
   backend refuses as such (cannot be encoded, too large) is isolated and dropped alone
   (``records_dropped["invalid"]``), never retried. A store that reports itself unhealthy (a
   failed fsync) or closed is not retried. Nothing here ever raises into an actor.
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import deque
 from typing import Any, Literal
 
@@ -34,6 +37,7 @@ log = logging.getLogger("papyra.actors")
 
 OverflowPolicy = Literal["block", "drop"]
 _NON_TRANSIENT = (ValueError, TypeError)
+DROP_LOG_INTERVAL = 5.0  # seconds between error lines while a store keeps failing
 
 
 class PersistenceQueue:
@@ -72,6 +76,8 @@ class PersistenceQueue:
         self._flushers: list[tuple[int, asyncio.Future[None]]] = []
         self._task: asyncio.Task[None] | None = None
         self._failing = False
+        self._outage_dropped = 0
+        self._last_drop_log = -DROP_LOG_INTERVAL
 
     def __len__(self) -> int:
         return len(self.items)
@@ -235,21 +241,19 @@ class PersistenceQueue:
                 return
             except (StoreClosedError, StoreUnhealthyError) as exc:
                 self.metrics.persist_failures += 1
-                log.error("persistence: store %s cannot take records (%s); dropped %d records",
-                          self.store.url, _describe(exc), len(batch))
-                self._drop(batch, "failed")
+                self._dropped_failed(batch, f"store cannot take records ({_describe(exc)})")
                 return
             except Exception as exc:
                 self.metrics.persist_failures += 1
                 if attempt == self.max_attempts:
-                    log.error("persistence: append to %s failed %d times (%s); dropped %d records",
-                              self.store.url, attempt, _describe(exc), len(batch))
-                    self._drop(batch, "failed")
-                    self._failing = True
+                    self._dropped_failed(
+                        batch, f"append failed {attempt} times ({_describe(exc)})")
                     return
-                log.warning("persistence: append to %s failed (%s); retry %d/%d in %.2fs",
-                            self.store.url, _describe(exc), attempt, self.max_attempts - 1,
-                            delay)
+                # one warning per outage; the retries of an ongoing outage are debug noise
+                level = logging.DEBUG if self._failing else logging.WARNING
+                self._failing = True
+                log.log(level, "persistence: append to %s failed (%s); retry %d/%d in %.2fs",
+                        self.store.url, _describe(exc), attempt, self.max_attempts - 1, delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, self.backoff_max)
             else:
@@ -258,8 +262,24 @@ class PersistenceQueue:
                     self.metrics.records_written[rec.kind] += 1
                 if self._failing:
                     self._failing = False
-                    log.warning("persistence: appends to %s succeed again", self.store.url)
+                    log.warning("persistence: appends to %s succeed again (%d records dropped "
+                                "during the outage)", self.store.url, self._outage_dropped)
+                    self._outage_dropped = 0
                 return
+
+    def _dropped_failed(self, batch: list[Record], why: str) -> None:
+        """Drop a batch the store would not take; an error log at most every few seconds."""
+        self._drop(batch, "failed")
+        self._failing = True
+        self._outage_dropped += len(batch)
+        now = time.monotonic()
+        if now - self._last_drop_log >= DROP_LOG_INTERVAL:
+            self._last_drop_log = now
+            log.error("persistence: %s: %s; dropped %d records (%d so far in this outage)",
+                      self.store.url, why, len(batch), self._outage_dropped)
+        else:
+            log.debug("persistence: %s: %s; dropped %d records", self.store.url, why,
+                      len(batch))
 
     async def _isolate(self, batch: list[Record], exc: BaseException) -> None:
         if len(batch) == 1:

@@ -142,7 +142,6 @@ class ActorSystem:
         self._history: deque[EventRecord] = deque(maxlen=history_limit)
         self._event_total = 0
         self._event_waiters: list[asyncio.Future[None]] = []
-        self.metrics.add_gauges(self._gauges)
         self._id_prefix = os.urandom(8).hex()
         self._id_counter = itertools.count(1)
 
@@ -261,6 +260,7 @@ class ActorSystem:
             self._store = store
             self._queue = PersistenceQueue(store, metrics=self.metrics, **self._queue_options)
             self._queue.start()
+            self.metrics.add_gauges(self._gauges)
             self._state = "running"
 
     async def aclose(self) -> None:
@@ -352,6 +352,9 @@ class ActorSystem:
         if policy is None:
             policy = SupervisionPolicy(strategy=Strategy.RESTART if name else Strategy.STOP)
         instance = actor_factory()
+        if not callable(getattr(instance, "receive", None)):
+            raise TypeError(f"{type(instance).__name__} is not an actor (it has no receive "
+                            "method; subclass papyra.Actor)")
         rid = self._next_rid
         self._next_rid += 1
         rt = ActorRuntime(self, rid, ActorAddress(self.system_id, rid), name, actor_factory,

@@ -16,6 +16,7 @@ Importing this package registers nothing and imports no optional dependency.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from papyra.exporters.catalog import SPECS, MetricFamily, MetricSpec, collect
@@ -41,6 +42,20 @@ def create_exporter(name: str, *sources: Any, plugins: PluginManager | None = No
     return exporters[key].factory(*sources, **options)
 
 
+def create_exporters(names: Iterable[str], *sources: Any,
+                     plugins: PluginManager | None = None,
+                     options: Mapping[str, Mapping[str, Any]] | None = None) -> dict[str, Any]:
+    """Build several exporters by name, e.g. the ``[metrics] exporters`` of ``papyra.toml``
+    (``load_config().metrics_exporters``). ``options`` maps an exporter name to its options::
+
+        create_exporters(config.metrics_exporters, system,
+                         options={"prometheus": {"registry": registry}})
+    """
+    options = options or {}
+    return {name: create_exporter(name, *sources, plugins=plugins, **options.get(name, {}))
+            for name in names}
+
+
 __all__ = [
     "SPECS",
     "MetricFamily",
@@ -50,5 +65,6 @@ __all__ = [
     "StoreProbe",
     "collect",
     "create_exporter",
+    "create_exporters",
     "readiness_of",
 ]

@@ -165,9 +165,11 @@ class StoreProbe:
         except Exception as exc:
             return gauges(up=False, error=_describe(exc))
         if not health.ok:
-            reason = health.reason or "unknown"
-            kind = "unreachable" if reason in {"unreachable", "unavailable"} else "unhealthy"
-            return gauges(up=False, error=f"{kind}: {reason}")
+            # "unhealthy" is a durability failure the store recorded (e.g. a failed fsync);
+            # anything else a backend's health() reports means it cannot be reached.
+            durable_failure = getattr(self.store, "unhealthy_reason", None) is not None
+            kind = "unhealthy" if durable_failure else "unreachable"
+            return gauges(up=False, error=f"{kind}: {health.reason or 'no reason given'}")
         stats: StoreStats | None = None
         exists = True
         if self.stats_enabled:
