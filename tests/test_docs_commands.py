@@ -27,7 +27,8 @@ site)::
     directory (in commands and in ``store=``); repeatable.
 ``exit=N``
     the exit code every command of the block must have (default 0). A trailing
-    ``# exit N`` comment on a command line overrides it for that line.
+    ``# exit N`` comment on a command line, or an ``[exit N]`` line in the output shown after
+    it (console blocks), overrides it for that command.
 ``shell``
     run every line of a bash block, not only the ``papyra`` ones (e.g. ``cp`` before a scan).
 ``redis``
@@ -36,6 +37,20 @@ site)::
     absent, unless ``CI`` is set (then it fails).
 ``sqlite``
     make the example plugin ``examples/papyra-backend-sqlite`` visible to ``papyra``.
+``background``
+    the commands are servers: each must still be running after a few seconds (then it is
+    stopped); one that exits early must exit with the stated code.
+``free-port``
+    append ``--port N`` with a free port to each command (servers shown with their default
+    port, which may be taken on a shared machine).
+``needs=PROGRAM``
+    skip the block when PROGRAM (e.g. ``promtool``) is not installed.
+``skip=REASON``
+    do not run the block (only for what cannot run unattended, such as a ``<TAB>``
+    completion); the reason is reported by pytest.
+
+Store kind ``demo`` runs ``examples/orders_app.py`` (the example actor application) to write
+its JSON store at PATH.
 
 A block without a directive runs in an empty directory and must exit 0.
 
@@ -70,6 +85,7 @@ SHELL_LANGS = {"bash", "sh", "shell"}
 DIRECTIVE = re.compile(r"<!--\s*docs-test:(.*?)-->")
 FENCE = re.compile(r"^\s*(`{3,})\s*([\w-]*)\s*$")
 PAPYRA_LINE = re.compile(r"^(\w+=\S*\s+)*papyra(\s|$)")
+EXIT_LINE = re.compile(r"^\[exit (\d+)\]$")
 EXIT_COMMENT = re.compile(r"\s+#\s*exit\s+(\d+)\s*$")
 
 
@@ -77,6 +93,7 @@ EXIT_COMMENT = re.compile(r"\s+#\s*exit\s+(\d+)\s*$")
 class Command:
     text: str
     exit: int
+    explicit: bool = False
 
 
 @dataclass
@@ -122,6 +139,11 @@ def commands_of(lang: str, body: list[str], options: dict[str, list[str]]) -> li
     run_all = "shell" in options
     for line in _logical_lines(body):
         text = line.strip()
+        shown = EXIT_LINE.match(text)
+        if lang == "console" and shown and out and not out[-1].explicit:
+            out[-1].exit = int(shown.group(1))  # "[exit N]" printed after a command
+            out[-1].explicit = True
+            continue
         if lang == "console":
             if not text.startswith("$ "):
                 continue
@@ -133,7 +155,7 @@ def commands_of(lang: str, body: list[str], options: dict[str, list[str]]) -> li
         if m:
             code = int(m.group(1))
             text = text[: m.start()]
-        out.append(Command(text=text, exit=code))
+        out.append(Command(text=text, exit=code, explicit=m is not None))
     return out
 
 
@@ -287,6 +309,11 @@ def make_store(kind: str, path: Path) -> None:
             b'"payload": {}, "timestamp": 1763771240.0, "kind": "event"}\n',
         ]
         _write(path, b"".join(legacy))
+    elif kind == "demo":
+        path.parent.mkdir(parents=True, exist_ok=True)
+        subprocess.run([sys.executable, str(ROOT / "examples" / "orders_app.py"), "--store",
+                        f"json://{path.resolve()}", "--duration", "0.2"], check=True,
+                       capture_output=True, timeout=120, cwd=path.parent)
     elif kind == "rotation":
         path.mkdir(parents=True, exist_ok=True, mode=0o700)
         _write(path / "segment-00000000000000000001.ndjson", b"".join(lines[:3]))
@@ -403,6 +430,19 @@ def _invoke(argv: list[str], cwd: Path, env: dict[str, str]) -> tuple[int, str, 
     return result.exit_code, result.stdout, err
 
 
+def _serve(text: str, cwd: Path, env: dict[str, str], expected: int) -> tuple[int, str, str]:
+    """Start a long-running command; running after a few seconds counts as ``expected``."""
+    proc = subprocess.Popen(["bash", "-c", f"exec {text}"], cwd=cwd, env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        out, err = proc.communicate(timeout=5)
+    except subprocess.TimeoutExpired:
+        proc.terminate()
+        out, err = proc.communicate(timeout=30)
+        return expected, out, err
+    return proc.returncode, out, err
+
+
 def _backends_needed(block: Block) -> set[str]:
     needed = set()
     text = " ".join(c.text for c in block.commands)
@@ -425,6 +465,11 @@ def test_docs_command_exits_as_the_page_says(block: Block, tmp_path: Path) -> No
     for backend in _backends_needed(block):
         if importlib.util.find_spec(f"papyra_backend_{backend}.plugin") is None:
             pytest.skip(f"papyra-backend-{backend} has no plugin module in this checkout yet")
+    for reason in block.opt("skip"):
+        pytest.skip(reason or "the page marks this block as not runnable")
+    for program in block.opt("needs"):
+        if shutil.which(program) is None:
+            pytest.skip(f"{program} is not installed")
     tmp = tmp_path / "cwd"
     tmp.mkdir()
     env = {k: v for k, v in os.environ.items() if not k.startswith("PAPYRA_")}
@@ -452,7 +497,11 @@ def test_docs_command_exits_as_the_page_says(block: Block, tmp_path: Path) -> No
             if server is not None:
                 text = re.sub(r"redis://(localhost|127\.0\.0\.1):6379",
                               f"redis://127.0.0.1:{port}", text)
-            if _in_process(block, text):
+            if "free-port" in block.options:
+                text += f" --port {_free_port()}"
+            if "background" in block.options:
+                code, out, err = _serve(text, tmp, env, cmd.exit)
+            elif _in_process(block, text):
                 code, out, err = _invoke(shlex.split(text)[1:], tmp, env)
             else:
                 proc = subprocess.run(["bash", "-c", text], cwd=tmp, env=env,
