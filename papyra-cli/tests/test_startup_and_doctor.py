@@ -64,7 +64,7 @@ def test_recover_mode_exits_3_when_anomalies_remain(papyra: Invoke, shared: Shar
     shared.repairable = False
     result = papyra("doctor", "run", "--mode", "recover", "--store", "shared://")
     assert result.exit_code == 3
-    assert "left 1 anomalies" in result.stderr
+    assert "left 1 anomaly" in result.stderr
 
 
 def test_quarantine_recovery_takes_the_quarantine_dir(papyra: Invoke, shared: SharedStore,
