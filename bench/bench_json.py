@@ -130,7 +130,7 @@ def child_append_raw(path: str, n: int) -> dict[str, Any]:
     return {"seconds": elapsed, "records": n}
 
 
-def _median_runs(fn: Any, runs: int = 5) -> float:
+def _median_runs(fn: Any, runs: int = 7) -> float:
     times = []
     for _ in range(runs):
         t0 = time.perf_counter()
@@ -143,14 +143,18 @@ def child_newest_ours(path: str) -> dict[str, Any]:
     from papyra.urls import StoreURL
     from papyra_backend_json import create
 
-    async def once() -> int:
+    async def main() -> float:
         store = create(StoreURL.parse(f"json://{path}"))
-        got = await store.read_all(limit=100)
+        times = []
+        for _ in range(7):
+            t0 = time.perf_counter()
+            got = await store.read_all(limit=100)
+            times.append(time.perf_counter() - t0)
+            assert len(got) == 100
         await store.aclose()
-        return len(got)
+        return statistics.median(times)
 
-    assert asyncio.run(once()) == 100
-    return {"seconds": _median_runs(lambda: asyncio.run(once())), "records": 100}
+    return {"seconds": asyncio.run(main()), "records": 100}
 
 
 def child_newest_raw(path: str) -> dict[str, Any]:
@@ -328,7 +332,8 @@ print(json.dumps({"seconds": secs, "records": n}))
 def run_child(cmd: list[str]) -> dict[str, Any]:
     """Run one measurement; returns its JSON result plus ``peak_rss_mb`` of that process."""
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    assert proc.stdout is not None and proc.stderr is not None
+    assert proc.stdout is not None
+    assert proc.stderr is not None
     out = proc.stdout.read()
     err = proc.stderr.read()
     _pid, status, usage = os.wait4(proc.pid, 0)

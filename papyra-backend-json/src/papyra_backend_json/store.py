@@ -193,7 +193,7 @@ class JsonStore(Store):
                 if not terminated or not line:
                     continue  # a record being written right now, or a torn tail
                 try:
-                    rec = codec.decode(line)
+                    rec = framing.decode_line(line)
                 except codec.DecodeError:
                     continue
                 if walk is not None and not isinstance(rec, GapRecord) and not walk.keep(
@@ -227,7 +227,7 @@ class JsonStore(Store):
                 if not terminated or not isinstance(line, bytes) or not line:
                     continue
                 try:
-                    rec = codec.decode(line)
+                    rec = framing.decode_line(line)
                 except codec.DecodeError:
                     continue
                 if not query.matches(rec):
@@ -245,12 +245,21 @@ class JsonStore(Store):
         finally:
             os.close(fd)
 
+    def _read_newest_or_empty(self, query: ReadQuery) -> list[StoredRecord]:
+        try:
+            return self._read_newest(query)
+        except StoreNotFoundError:
+            return []
+
     async def _read(self, query: ReadQuery) -> AsyncIterator[StoredRecord]:
-        if query.limit == 0 or not await self.exists():
-            return  # a store nobody wrote to yet reads as empty (conformance suite)
+        # a store nobody wrote to yet reads as empty (conformance suite)
+        if query.limit == 0:
+            return
         if query.after_seq is None and (query.limit is not None or query.newest_first):
-            for rec in await asyncio.to_thread(self._read_newest, query):
+            for rec in await asyncio.to_thread(self._read_newest_or_empty, query):
                 yield rec
+            return
+        if not await self.exists():
             return
         chunks = self._forward(query)
         collected: list[StoredRecord] = []
@@ -386,7 +395,7 @@ class JsonStore(Store):
                         through = int(b)
                 else:
                     try:
-                        rec = codec.decode(line)
+                        rec = framing.decode_line(line)
                     except codec.DecodeError:
                         continue
                     kind, ts = rec.kind, rec.timestamp
