@@ -225,7 +225,8 @@ def child_recover_ours(path: str) -> dict[str, Any]:
         return elapsed, report.clean, len(report.before.anomalies)
 
     elapsed, clean, found = asyncio.run(main())
-    assert clean and found == 10, (clean, found)
+    assert clean, "recovery left anomalies"
+    assert found == 10, found
     return {"seconds": elapsed, "records": 0}
 
 
@@ -283,7 +284,8 @@ CHILDREN = {
 OLD = r'''
 import asyncio, json, os, sys, time, statistics
 from papyra.persistence.json import JsonFilePersistence
-from papyra.persistence.models import PersistedEvent, PersistenceRecoveryConfig, PersistenceRecoveryMode
+from papyra.persistence.models import (
+    PersistedEvent, PersistenceRecoveryConfig, PersistenceRecoveryMode)
 
 what, path = sys.argv[1], sys.argv[2]
 
@@ -471,7 +473,8 @@ def main() -> None:
         print(f"{r['metric']:<58} {fmt(r['ours'])!s:>12} {fmt(r['raw'])!s:>12} "
               f"{fmt(r['papyra03'], ',.2f')!s:>10} {fmt(r['ratio_raw'], '.2f')!s:>9} "
               f"{fmt(r['ratio_03'], ',.1f')!s:>9} {r['ours_peak_rss_mb']:>7}")
-        print(f"  {r['unit']}; seconds ours={r['ours_seconds']:.4f} raw={fmt(r['raw_seconds'], '.4f')} "
+        raw_s = fmt(r["raw_seconds"], ".4f")
+        print(f"  {r['unit']}; seconds ours={r['ours_seconds']:.4f} raw={raw_s} "
               f"0.3.0={fmt(r['papyra03_seconds'], '.3f')}; {r['note']}")
     for r in rows:
         print("BENCH " + json.dumps(r))

@@ -399,7 +399,7 @@ class JsonStore(Store):
                     except codec.DecodeError:
                         continue
                     kind, ts = rec.kind, rec.timestamp
-                    seq = rec.seq  # type: ignore[assignment]
+                    seq = rec.seq
                     through = getattr(rec, "through", seq)
                 if seq is not None:
                     if first_seq is None:
