@@ -586,3 +586,51 @@ async def test_migrate_refuses_a_damaged_legacy_file_and_changes_nothing(tmp_pat
     assert path.read_bytes() == content
     assert list(tmp_path.iterdir()) == [path]
     await store.aclose()
+
+
+async def test_a_legacy_rotating_set_is_read_oldest_first_into_another_store(
+    tmp_path: Path,
+) -> None:
+    from papyra.filelog.migrate import as_new_record, iter_legacy_records, legacy_set_files
+
+    base = tmp_path / "rot.ndjson"
+    (tmp_path / "rot.ndjson.2").write_bytes(LEGACY[0] + b"\n")
+    (tmp_path / "rot.ndjson.1").write_bytes(LEGACY[1] + b"\n")
+    base.write_bytes(LEGACY[2] + b"\n" + LEGACY[3] + b"\n")
+    (tmp_path / "rot.ndjson.bak").write_text("not part of the set")
+    files = legacy_set_files(base)
+    assert files == [tmp_path / "rot.ndjson.2", tmp_path / "rot.ndjson.1", base]
+    records = list(iter_legacy_records(files))
+    target = store_at(tmp_path / "new" / "v1.ndjson")
+    stored = await target.append([as_new_record(r) for r in records])  # type: ignore[arg-type]
+    assert [r.seq for r in stored] == [1, 2, 3, 4]
+    back = await target.read_all()
+    assert [r.id for r in back] == [r.id for r in records]
+    assert not any(r.legacy for r in back)  # type: ignore[union-attr]
+    assert (await target.scan()).clean
+    await target.aclose()
+
+
+async def test_interval_policy_fsyncs_in_the_background(tmp_path: Path) -> None:
+    store = store_at(tmp_path / "log.ndjson", fsync="interval", fsync_interval_ms=20)
+    await store.record_event(actor_address="s:1", event_type="E")
+    assert store._append_file is not None
+    for _ in range(100):
+        if store._append_file.fsyncs:
+            break
+        await asyncio.sleep(0.02)
+    assert store._append_file.fsyncs >= 1
+    await store.aclose()
+
+
+async def test_maintenance_does_not_leak_file_descriptors(tmp_path: Path) -> None:
+    store, _ = await filled(tmp_path / "log.ndjson", 20)
+    before = len(os.listdir("/proc/self/fd"))
+    for keep in (15, 10, 5):
+        await store.compact(RetentionPolicy(max_records=keep))
+        await store.recover("repair")
+        await store.scan()
+        await store.read_all(limit=2)
+        await store.read_all()
+    assert len(os.listdir("/proc/self/fd")) <= before
+    await store.aclose()

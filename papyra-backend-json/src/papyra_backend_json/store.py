@@ -11,7 +11,8 @@ import asyncio
 import os
 import stat
 from collections import Counter
-from collections.abc import AsyncIterator, Generator, Mapping, Sequence
+from collections.abc import AsyncIterator, Generator, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, cast
 
@@ -118,6 +119,14 @@ class JsonStore(Store):
     def _lock(self) -> LogLock:
         """A fresh lock object: conflicts with this store's own writer thread, as it must."""
         return LogLock(self.lock_path, timeout=self.lock_timeout)
+
+    @contextmanager
+    def _maintenance_lock(self) -> Iterator[LogLock]:
+        lock = self._lock()
+        try:
+            yield lock
+        finally:
+            lock.close()
 
     def _ensure_writer(self) -> GroupCommitWriter:
         if self._writer is None:
@@ -329,10 +338,11 @@ class JsonStore(Store):
         def run() -> list[RecoveryAction]:
             if qdir is not None and needs_dir:
                 repair.prepare_quarantine_dir(qdir)
-            return repair.execute_plan(self.path, self._lock(), plan,
-                                       quarantine_dir=qdir if needs_dir else None,
-                                       label=str(self.path),
-                                       expect_identity=self._scanned_identity)
+            with self._maintenance_lock() as lock:
+                return repair.execute_plan(self.path, lock, plan,
+                                           quarantine_dir=qdir if needs_dir else None,
+                                           label=str(self.path),
+                                           expect_identity=self._scanned_identity)
 
         done = await asyncio.to_thread(run)
         removed = sum(1 for a in done if a.action in ("drop", "truncate"))
@@ -349,8 +359,9 @@ class JsonStore(Store):
         rules = self.retention_rules()
 
         def run() -> compaction.CompactionResult:
-            return compaction.compact_file(self.path, self._lock(), policy, rules,
-                                           dry_run=dry_run)
+            with self._maintenance_lock() as lock:
+                return compaction.compact_file(self.path, lock, policy, rules,
+                                               dry_run=dry_run)
 
         result = await asyncio.to_thread(run)
         return CompactionReport(store=self.url, backend=self.backend_name, dry_run=dry_run,
@@ -365,7 +376,12 @@ class JsonStore(Store):
     async def migrate(self) -> migrate.MigrationResult:
         """Rewrite a legacy 0.3.0 log as v1 in place (the caller checks it is clean first)."""
         self._check_open()
-        return await asyncio.to_thread(migrate.migrate_file, self.path, self._lock())
+
+        def run() -> migrate.MigrationResult:
+            with self._maintenance_lock() as lock:
+                return migrate.migrate_file(self.path, lock)
+
+        return await asyncio.to_thread(run)
 
     # ------------------------------------------------------------------ stats, health
 
