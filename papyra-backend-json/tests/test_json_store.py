@@ -634,3 +634,14 @@ async def test_maintenance_does_not_leak_file_descriptors(tmp_path: Path) -> Non
         await store.read_all()
     assert len(os.listdir("/proc/self/fd")) <= before
     await store.aclose()
+
+
+async def test_bytes_written_metrics_match_the_file_size(tmp_path: Path) -> None:
+    path = tmp_path / "log.ndjson"
+    store = store_at(path)
+    await store.append(sample_records(7))  # mixed kinds
+    await store.append([EventRecord(system_id="s", actor_address="s:1", event_type="E",
+                                    payload={"i": i}) for i in range(12)])  # one kind
+    await store.flush()
+    assert store.metrics.bytes_written.total() == path.stat().st_size
+    await store.aclose()

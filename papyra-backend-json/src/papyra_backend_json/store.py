@@ -159,10 +159,13 @@ class JsonStore(Store):
             self.unhealthy_reason = str(exc)
             raise
         sizes: Counter[str] = Counter()
-        stored: list[Record] = []
-        for i, (rec, body) in enumerate(zip(records, bodies, strict=True)):
-            stored.append(stamp(rec, first + i))
-            sizes[rec.kind] += line_size(body, first + i)
+        stored = [stamp(rec, first + i) for i, rec in enumerate(records)]
+        if len({r.kind for r in records}) == 1:
+            sizes[records[0].kind] = sum(map(len, bodies)) + sum(
+                line_size(b"", first + i) for i in range(len(bodies)))
+        else:
+            for i, (rec, body) in enumerate(zip(records, bodies, strict=True)):
+                sizes[rec.kind] += line_size(body, first + i)
         if self._append_file is not None:
             self.metrics.fsyncs = self._append_file.fsyncs
         return stored, sizes
