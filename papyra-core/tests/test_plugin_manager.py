@@ -139,12 +139,11 @@ def test_strict_plugins_make_a_load_failure_fatal(
 ) -> None:
     write_module(plugin_dir, "fakeplug_bad4", "raise RuntimeError('boom')\n")
     fake_entry_points(monkeypatch, bad4="fakeplug_bad4")
-    monkeypatch.setenv("PAPYRA_STRICT_PLUGINS", "1")
+    if how == "environment":
+        monkeypatch.setenv("PAPYRA_STRICT_PLUGINS", "1")
+    strict = True if how == "argument" else None
     with pytest.raises(PluginError, match="'bad4'") as info:
-        if how == "argument":
-            PluginManager(strict=True, disabled=(), warn=Warnings())
-        else:
-            PluginManager(disabled=(), warn=Warnings())
+        PluginManager(strict=strict, disabled=(), warn=Warnings())
     assert info.value.exit_code == 2
 
 

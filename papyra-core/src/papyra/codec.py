@@ -20,8 +20,9 @@ import base64
 import dataclasses
 import hashlib
 import math
+import operator
 import zlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Final
 
 import attrs
@@ -42,7 +43,6 @@ BYTES_MARKER: Final = "__bytes__"
 _OPTIONS: Final = orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATACLASS
 _CRC_PREFIX: Final = b',"crc":"'
 _CRC_SUFFIX_LEN: Final = len(_CRC_PREFIX) + 8 + 2  # ,"crc":"xxxxxxxx"}
-_HEX: Final = frozenset(b"0123456789abcdef")
 
 
 class EncodeError(ValueError):
@@ -88,6 +88,10 @@ def _check_finite(value: Any) -> None:
 def json_default(obj: Any) -> Any:
     """The codec's one hook for values JSON cannot carry (deterministic for equal values)."""
     out: Any
+    if isinstance(obj, float):  # a float subclass (plain floats never reach the hook)
+        if not math.isfinite(obj):
+            raise EncodeError(f"cannot store {obj!r}: JSON has no NaN or Infinity")
+        return float(obj)
     if attrs.has(type(obj)):
         out = attrs.asdict(obj, recurse=False)
     elif dataclasses.is_dataclass(obj) and not isinstance(obj, type):
@@ -124,67 +128,102 @@ def dumps(value: Any) -> bytes:
         raise EncodeError(f"cannot encode value: {exc}") from None
 
 
+def _event_members(r: Any, seq: int | None) -> dict[str, Any]:
+    return {"v": 1, "seq": seq, "id": r.id, "kind": "event", "timestamp": r.timestamp,
+            "system_id": r.system_id, "actor_address": r.actor_address,
+            "event_type": r.event_type, "payload": r.payload}
+
+
+def _dead_letter_members(r: Any, seq: int | None) -> dict[str, Any]:
+    return {"v": 1, "seq": seq, "id": r.id, "kind": "dead_letter", "timestamp": r.timestamp,
+            "system_id": r.system_id, "target": r.target, "message_type": r.message_type,
+            "payload": r.payload, "expects_reply": r.expects_reply}
+
+
+def _audit_members(r: Any, seq: int | None) -> dict[str, Any]:
+    d = {"v": 1, "seq": seq, "id": r.id, "kind": "audit", "timestamp": r.timestamp,
+         "system_id": r.system_id, "total_actors": r.total_actors,
+         "alive_actors": r.alive_actors, "stopping_actors": r.stopping_actors,
+         "restarting_actors": r.restarting_actors, "registry_size": r.registry_size,
+         "registry_orphans": r.registry_orphans, "registry_dead": r.registry_dead,
+         "dead_letters_count": r.dead_letters_count}
+    if r.actors is not None:
+        d["actors"] = r.actors
+    return d
+
+
+def _gap_members(r: Any, seq: int | None) -> dict[str, Any]:
+    return {"v": 1, "seq": seq, "id": r.id, "kind": "gap", "timestamp": r.timestamp,
+            "through": r.through, "reason": r.reason, "quarantine": r.quarantine}
+
+
+_MEMBERS: Final[dict[type, Callable[[Any, int | None], dict[str, Any]]]] = {
+    EventRecord: _event_members,
+    DeadLetterRecord: _dead_letter_members,
+    AuditRecord: _audit_members,
+    GapRecord: _gap_members,
+}
+
+
+def _members_of(record: StoredRecord) -> Callable[[Any, int | None], dict[str, Any]]:
+    try:
+        return _MEMBERS[type(record)]
+    except KeyError:
+        for cls, fn in _MEMBERS.items():
+            if isinstance(record, cls):
+                return fn
+        raise EncodeError(f"not a papyra record: {type(record).__name__}") from None
+
+
 def record_members(record: StoredRecord, seq: int | None = None) -> dict[str, Any]:
-    """The v1 members of a record in their on-disk order (without ``crc``)."""
+    """The v1 members of a record in their on-disk order (without ``crc``).
+
+    ``seq`` defaults to ``record.seq``; when both are None the member is left out.
+    """
     if seq is None:
         seq = record.seq
-    d: dict[str, Any] = {"v": FORMAT_VERSION}
-    if seq is not None:
-        d["seq"] = seq
-    d["id"] = record.id
-    d["kind"] = record.kind
-    d["timestamp"] = record.timestamp
-    if isinstance(record, EventRecord):
-        d["system_id"] = record.system_id
-        d["actor_address"] = record.actor_address
-        d["event_type"] = record.event_type
-        d["payload"] = record.payload
-    elif isinstance(record, DeadLetterRecord):
-        d["system_id"] = record.system_id
-        d["target"] = record.target
-        d["message_type"] = record.message_type
-        d["payload"] = record.payload
-        d["expects_reply"] = record.expects_reply
-    elif isinstance(record, AuditRecord):
-        d["system_id"] = record.system_id
-        d["total_actors"] = record.total_actors
-        d["alive_actors"] = record.alive_actors
-        d["stopping_actors"] = record.stopping_actors
-        d["restarting_actors"] = record.restarting_actors
-        d["registry_size"] = record.registry_size
-        d["registry_orphans"] = record.registry_orphans
-        d["registry_dead"] = record.registry_dead
-        d["dead_letters_count"] = record.dead_letters_count
-        if record.actors is not None:
-            d["actors"] = record.actors
-    elif isinstance(record, GapRecord):
-        d["through"] = record.through
-        d["reason"] = record.reason
-        d["quarantine"] = record.quarantine
-    else:  # pragma: no cover - guarded by typing
-        raise EncodeError(f"not a papyra record: {type(record).__name__}")
+    d = _members_of(record)(record, seq)
+    if seq is None:
+        del d["seq"]
     return d
 
 
 def frame(body: bytes) -> bytes:
     """Add the ``crc`` member and the newline to a JSON object's bytes."""
-    crc = zlib.crc32(body)
-    return b"%s,\"crc\":\"%08x\"}\n" % (body[:-1], crc)
+    return b'%s,"crc":"%08x"}\n' % (body[:-1], zlib.crc32(body))
+
+
+def _check_record_finite(record: StoredRecord) -> None:
+    payload = getattr(record, "payload", None)
+    if payload is not None and type(payload) is not str:
+        _check_finite(payload)
+    actors = getattr(record, "actors", None)
+    if actors is not None:
+        _check_finite(actors)
 
 
 def encode(record: StoredRecord, seq: int | None = None) -> bytes:
-    """One v1 line, newline included. ``seq`` overrides ``record.seq`` (None omits it)."""
-    members = record_members(record, seq)
-    payload = members.get("payload")
-    if payload is not None and type(payload) is not str:
-        _check_finite(payload)
-    if isinstance(record, AuditRecord) and record.actors is not None:
-        _check_finite(record.actors)
+    """One v1 line, newline included. ``seq`` defaults to ``record.seq`` (None: left out).
+
+    NaN and Infinity are refused. orjson writes them as ``null``, so the payload is walked
+    for them only when the encoded bytes contain ``null`` at all (one ``in`` test for the
+    common case instead of a second walk of every payload).
+    """
+    if seq is None:
+        seq = record.seq
+    members = _members_of(record)(record, seq)
+    if seq is None:
+        del members["seq"]
     try:
         body = orjson.dumps(members, default=json_default, option=_OPTIONS)
     except orjson.JSONEncodeError as exc:
+        cause = exc.__cause__
+        if isinstance(cause, EncodeError):
+            raise EncodeError(f"cannot encode {record.kind} record: {cause}") from None
         raise EncodeError(f"cannot encode {record.kind} record: {exc}") from None
-    return frame(body)
+    if b"null" in body:
+        _check_record_finite(record)
+    return b'%s,"crc":"%08x"}\n' % (body[:-1], zlib.crc32(body))
 
 
 # --------------------------------------------------------------------------- decoding
@@ -315,40 +354,172 @@ def _loads(data: bytes) -> Any:
         raise DecodeError("invalid_json", f"invalid JSON: {exc}") from None
 
 
+# Fast construction for the decode hot path. The codec has already checked every member's type
+# (more strictly than the attrs validators: JSON gives exact types, and bools are refused where
+# numbers are expected), so the records are built without running the validators again. Lines
+# that fail a fast check go through the slow path, which raises the precise DecodeError.
+
+
+def _fast_constructor(cls: type, expected: tuple[str, ...]) -> Callable[..., Any]:
+    names = tuple(a.name for a in attrs.fields(cls))
+    if names != expected:  # pragma: no cover - guards edits of records.py
+        raise RuntimeError(f"{cls.__name__} fields changed: {names}; update the codec")
+    # Each slot's member descriptor sets its value directly (what object.__setattr__ would
+    # end up doing for a frozen slotted class, without the attribute lookup per field).
+    lines = [f"def make({', '.join(names)}):", "    self = _new(cls)"]
+    lines += [f"    _set_{name}(self, {name})" for name in names]
+    lines.append("    return self")
+    namespace: dict[str, Any] = {"_new": object.__new__, "cls": cls}
+    namespace.update({f"_set_{name}": getattr(cls, name).__set__ for name in names})
+    exec("\n".join(lines), namespace)
+    make: Callable[..., Any] = namespace["make"]
+    return make
+
+
+_BASE = ("system_id", "timestamp", "id", "seq", "legacy")
+_new_event = _fast_constructor(EventRecord, (*_BASE, "actor_address", "event_type", "payload"))
+_new_audit = _fast_constructor(AuditRecord, (
+    *_BASE, "total_actors", "alive_actors", "stopping_actors", "restarting_actors",
+    "registry_size", "registry_orphans", "registry_dead", "dead_letters_count", "actors",
+))
+_new_dead_letter = _fast_constructor(
+    DeadLetterRecord, (*_BASE, "target", "message_type", "payload", "expects_reply")
+)
+_new_gap = _fast_constructor(
+    GapRecord, ("seq", "through", "reason", "quarantine", "timestamp", "id")
+)
+
+
+def _fast_event(d: dict[str, Any], seq: int | None, rid: str) -> Any:
+    try:
+        sid, ts = d["system_id"], d["timestamp"]
+        address, event_type, payload = d["actor_address"], d["event_type"], d["payload"]
+    except KeyError:
+        return None
+    if (type(sid) is str and type(address) is str and type(event_type) is str
+            and type(payload) is dict and (type(ts) is float or type(ts) is int)):
+        return _new_event(sid, ts, rid, seq, False, address, event_type, payload)
+    return None
+
+
+def _count(value: Any) -> bool:
+    return type(value) is int and value >= 0
+
+
+def _fast_audit(d: dict[str, Any], seq: int | None, rid: str) -> Any:
+    try:
+        sid, ts = d["system_id"], d["timestamp"]
+        total, alive, stopping = d["total_actors"], d["alive_actors"], d["stopping_actors"]
+        restarting, size, dead_letters = (d["restarting_actors"], d["registry_size"],
+                                          d["dead_letters_count"])
+        orphans, dead = d["registry_orphans"], d["registry_dead"]
+    except KeyError:
+        return None
+    actors = d.get("actors")
+    if (type(sid) is str and (type(ts) is float or type(ts) is int)
+            and _count(total) and _count(alive) and _count(stopping) and _count(restarting)
+            and _count(size) and _count(dead_letters)
+            and type(orphans) is list and type(dead) is list
+            and (actors is None or type(actors) is list)):
+        return _new_audit(sid, ts, rid, seq, False, total, alive, stopping, restarting, size,
+                          tuple(orphans), tuple(dead), dead_letters,
+                          None if actors is None else tuple(actors))
+    return None
+
+
+def _fast_dead_letter(d: dict[str, Any], seq: int | None, rid: str) -> Any:
+    try:
+        sid, ts = d["system_id"], d["timestamp"]
+        target, message_type = d["target"], d["message_type"]
+        payload, expects = d["payload"], d["expects_reply"]
+    except KeyError:
+        return None
+    if (type(sid) is str and (type(ts) is float or type(ts) is int)
+            and (target is None or type(target) is str) and type(message_type) is str
+            and type(expects) is bool):
+        return _new_dead_letter(sid, ts, rid, seq, False, target, message_type, payload,
+                                expects)
+    return None
+
+
+def _fast_gap(d: dict[str, Any], seq: int | None, rid: str) -> Any:
+    try:
+        ts, through, reason = d["timestamp"], d["through"], d["reason"]
+    except KeyError:
+        return None
+    quarantine = d.get("quarantine")
+    if (seq is not None and (type(ts) is float or type(ts) is int)
+            and type(through) is int and through >= seq and type(reason) is str
+            and (quarantine is None or type(quarantine) is str)):
+        return _new_gap(seq, through, reason, quarantine, ts, rid)
+    return None
+
+
+_crc32 = zlib.crc32
+_orjson_loads = orjson.loads
+
+_FAST: Final[dict[Any, Callable[[dict[str, Any], int | None, str], Any]]] = {
+    "event": _fast_event,
+    "audit": _fast_audit,
+    "dead_letter": _fast_dead_letter,
+    "gap": _fast_gap,
+}
+
+
+_event_items = operator.itemgetter("v", "id", "kind", "seq", "system_id", "timestamp",
+                                   "actor_address", "event_type", "payload")
+
+
+def _decode_fast_or_checked(d: Any) -> StoredRecord:
+    """A v1 line's parsed members: the fast builders when every check passes, else the
+    checked path (precise errors)."""
+    if type(d) is dict:
+        v, seq, rid, kind = d.get("v"), d.get("seq"), d.get("id"), d.get("kind")
+        if (type(v) is int and v == FORMAT_VERSION and type(rid) is str and len(rid) == 32
+                and (seq is None or (type(seq) is int and seq >= 1)) and type(kind) is str):
+            fast = _FAST.get(kind)
+            if fast is not None:
+                rec: StoredRecord | None = fast(d, seq, rid)
+                if rec is not None:
+                    return rec
+    return _decode_v1(d)
+
+
 def decode(line: bytes) -> StoredRecord:
     """Decode one line (without its newline) or raise :class:`DecodeError`.
 
     The checksum is verified before the JSON is parsed. Legacy 0.3.0 lines decode with
     ``legacy=True``; a line carrying ``v`` or ``crc`` is never taken for a legacy one.
     """
-    if not line:
-        raise DecodeError("invalid_json", "empty line")
     n = len(line)
-    if (
-        n > _CRC_SUFFIX_LEN
-        and line[n - 2 :] == b'"}'
-        and line[n - _CRC_SUFFIX_LEN : n - 10] == _CRC_PREFIX
-    ):
-        crc_hex = line[n - 10 : n - 2]
+    if n > _CRC_SUFFIX_LEN and line.endswith(b'"}') and line.startswith(_CRC_PREFIX,
+                                                                        n - _CRC_SUFFIX_LEN):
         body = line[: n - _CRC_SUFFIX_LEN] + b"}"
-        if not _HEX.issuperset(crc_hex) or int(crc_hex, 16) != zlib.crc32(body):
+        crc_hex = line[n - 10 : n - 2]
+        if crc_hex != b"%08x" % _crc32(body):
             raise DecodeError(
                 "checksum_mismatch",
-                f"crc {crc_hex.decode('ascii', 'replace')} does not match the line's bytes",
+                f"crc {bytes(crc_hex).decode('ascii', 'replace')} does not match the line's "
+                "bytes",
             )
-        d = _loads(body)
-        if type(d) is not dict:
-            raise _schema("a record must be a JSON object")
-        v = d.get("v")
-        if v != FORMAT_VERSION or type(v) is not int:
-            raise DecodeError("unsupported_version", f"format version {v!r} is not supported")
-        seq = d.get("seq")
-        if seq is not None and (type(seq) is not int or seq < 1):
-            raise _schema("member 'seq' must be a positive integer")
-        rid = d.get("id")
-        if type(rid) is not str or len(rid) != 32:
-            raise _schema("member 'id' must be 32 hex digits")
-        return _build(d, seq=seq, rid=rid, legacy=False)
+        try:
+            d = _orjson_loads(body)
+        except orjson.JSONDecodeError:
+            d = _loads(body)
+        try:
+            v, rid, kind, seq, sid, ts, address, event_type, payload = _event_items(d)
+        except (KeyError, TypeError):
+            return _decode_fast_or_checked(d)
+        if (kind == "event" and type(v) is int and v == FORMAT_VERSION and type(rid) is str
+                and len(rid) == 32 and type(seq) is int and seq >= 1 and type(sid) is str
+                and type(address) is str and type(event_type) is str and type(payload) is dict
+                and (type(ts) is float or type(ts) is int)):
+            # the common case (an event with its seq) checked and built inline
+            return _new_event(sid, ts, rid, seq, False, address, event_type,  # type: ignore[no-any-return]
+                              payload)
+        return _decode_fast_or_checked(d)
+    if not line:
+        raise DecodeError("invalid_json", "empty line")
     d = _loads(line)
     if type(d) is not dict:
         raise _schema("a record must be a JSON object")
@@ -358,6 +529,22 @@ def decode(line: bytes) -> StoredRecord:
             raise DecodeError("unsupported_version", f"format version {v!r} is not supported")
         raise _schema("a v1 line must end with its crc member")
     return _build(d, seq=None, rid=legacy_id(line), legacy=True)
+
+
+def _decode_v1(d: Any) -> StoredRecord:
+    """The checked path for a v1 line whose checksum matched: precise errors, attrs validators."""
+    if type(d) is not dict:
+        raise _schema("a record must be a JSON object")
+    v = d.get("v")
+    if v != FORMAT_VERSION or type(v) is not int:
+        raise DecodeError("unsupported_version", f"format version {v!r} is not supported")
+    seq = d.get("seq")
+    if seq is not None and (type(seq) is not int or seq < 1):
+        raise _schema("member 'seq' must be a positive integer")
+    rid = d.get("id")
+    if type(rid) is not str or len(rid) != 32:
+        raise _schema("member 'id' must be 32 hex digits")
+    return _build(d, seq=seq, rid=rid, legacy=False)
 
 
 def decode_record(line: bytes) -> Record:

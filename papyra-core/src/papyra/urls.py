@@ -7,8 +7,9 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
-from urllib.parse import parse_qsl, unquote, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 import attrs
 
@@ -55,31 +56,36 @@ FILE_SCHEMES = frozenset({"json", "rotation", "file", "sqlite"})
 
 
 def redact(url: str) -> str:
-    """The URL with its password (if any) replaced by ``***``."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "<unparseable url>"
-    netloc = parts.netloc
-    changed = False
-    if "@" in netloc:
-        changed = True
-        userinfo, _, hostport = netloc.rpartition("@")
-        user, sep, _password = userinfo.partition(":")
-        netloc = f"{user}:***@{hostport}" if sep else f"{user}@{hostport}"
-    query = parts.query
-    if query:
-        pairs = parse_qsl(query, keep_blank_values=True)
-        if any(k.lower() in _SECRET_KEYS for k, _ in pairs):
-            changed = True
-            query = "&".join(
-                f"{k}=***" if k.lower() in _SECRET_KEYS else f"{k}={v}" for k, v in pairs
-            )
-    if not changed:
-        return url
-    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+    """The URL with its password (if any) replaced by ``***``; everything else kept verbatim.
+
+    Handles ``user:password@`` userinfo, secret query parameters (``password``, ``token``, ...)
+    and, for strings that are not URLs at all, anything shaped like ``name:secret@host``.
+    """
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return _LOOSE_USERINFO.sub(r"\1***@", url)
+    end = len(rest)
+    for ch in "/?#":
+        i = rest.find(ch)
+        if i != -1:
+            end = min(end, i)
+    authority, tail = rest[:end], rest[end:]
+    if "@" in authority:
+        userinfo, _, hostport = authority.rpartition("@")
+        user, colon, _password = userinfo.partition(":")
+        authority = f"{user}:***@{hostport}" if colon else f"{user}@{hostport}"
+    path, qmark, query = tail.partition("?")
+    if qmark:
+        query, hashmark, fragment = query.partition("#")
+        pairs = []
+        for pair in query.split("&"):
+            key, eq, _value = pair.partition("=")
+            pairs.append(f"{key}=***" if eq and unquote(key).lower() in _SECRET_KEYS else pair)
+        tail = f"{path}?{'&'.join(pairs)}{hashmark}{fragment}"
+    return f"{scheme}://{authority}{tail}"
 
 
+_LOOSE_USERINFO = re.compile(r"(:)[^:/@\s]+@")
 _SECRET_KEYS = frozenset({"password", "pass", "pwd", "token", "secret"})
 
 
