@@ -174,27 +174,3 @@ def test_offset_after_seq_never_skips_a_wanted_record(tmp_path: Path, target: in
     assert seqs[len(seqs) - len(wanted):] == wanted
     assert len(seqs) - len(wanted) <= 10  # it bisected close to the answer
 
-
-@settings(max_examples=300, deadline=None)
-@given(pos=st.integers(0, 400), value=st.integers(0, 255), which=st.integers(0, 11),
-       damage=st.booleans())
-def test_the_fast_decoder_gives_exactly_what_the_codec_gives(
-    pos: int, value: int, which: int, damage: bool
-) -> None:
-    rec = sample_records(12)[which]
-    line = bytearray(codec.encode(rec, which + 1)[:-1])
-    if damage:
-        line[pos % len(line)] = value
-    kind, _seq = _codec_verdict(bytes(line))
-    if kind not in (framing.VALID, framing.LEGACY, framing.GAP):
-        with pytest.raises(codec.DecodeError) as info:
-            framing.decode_line(bytes(line))
-        assert info.value.kind == kind
-        return
-    expected = codec.decode(bytes(line))
-    got = framing.decode_line(bytes(line))
-    assert got == expected
-    assert type(got) is type(expected)
-    assert (got.seq, getattr(got, "legacy", False)) == (expected.seq,
-                                                        getattr(expected, "legacy", False))
-    assert codec.encode(got) == codec.encode(expected)

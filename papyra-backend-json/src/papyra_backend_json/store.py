@@ -205,7 +205,7 @@ class JsonStore(Store):
                 if not terminated or not line:
                     continue  # a record being written right now, or a torn tail
                 try:
-                    rec = framing.decode_line(line)
+                    rec = codec.decode(line)
                 except codec.DecodeError:
                     continue
                 if walk is not None and not isinstance(rec, GapRecord) and not walk.keep(
@@ -239,7 +239,7 @@ class JsonStore(Store):
                 if not terminated or not isinstance(line, bytes) or not line:
                     continue
                 try:
-                    rec = framing.decode_line(line)
+                    rec = codec.decode(line)
                 except codec.DecodeError:
                     continue
                 if not query.matches(rec):
@@ -403,6 +403,7 @@ class JsonStore(Store):
             for _off, _size, line, terminated in framing.iter_lines(fd, start, end):
                 if not terminated or not isinstance(line, bytes) or not line:
                     continue
+                seq: int | None
                 head = framing.quick_header(line)
                 if head is not None:
                     seq, kind, ts = head
@@ -414,7 +415,7 @@ class JsonStore(Store):
                         through = int(b)
                 else:
                     try:
-                        rec = framing.decode_line(line)
+                        rec = codec.decode(line)
                     except codec.DecodeError:
                         continue
                     kind, ts = rec.kind, rec.timestamp
