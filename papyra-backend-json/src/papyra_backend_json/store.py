@@ -398,12 +398,14 @@ class JsonStore(Store):
                 if cut is not None:
                     start = cut.offset
             kinds: Counter[str] = Counter()
-            first_seq = last_seq = None
+            first_seq: int | None = None
+            last_seq: int | None = None
             oldest = newest = None
             for _off, _size, line, terminated in framing.iter_lines(fd, start, end):
                 if not terminated or not isinstance(line, bytes) or not line:
                     continue
                 seq: int | None
+                through: int | None
                 head = framing.quick_header(line)
                 if head is not None:
                     seq, kind, ts = head
