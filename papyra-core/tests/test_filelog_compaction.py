@@ -54,3 +54,14 @@ def test_the_fast_cut_equals_the_generic_walk(tmp_path: Path, keep: int, torn: b
     finally:
         os.close(fd)
     assert fast == slow
+
+
+def test_gap_lines_are_counted_by_their_head_not_by_payload_text() -> None:
+    from papyra.records import EventRecord
+
+    tricky = EventRecord(system_id="s", actor_address="s:1", event_type="E",
+                         payload={"kind": "gap", "note": '"kind":"gap"'})
+    data = (codec.encode(GapRecord(seq=1, through=4, reason="retention"))
+            + codec.encode(tricky, 5) + codec.encode(tricky, 6))
+    assert compaction._gap_lines(data) == 1
+    assert compaction._gap_lines(codec.encode(tricky, 5)) == 0

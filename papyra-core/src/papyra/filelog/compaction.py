@@ -36,6 +36,17 @@ from papyra.records import GapRecord
 from papyra.retention import MaxRecordsRule, RetentionPolicy, RetentionRule, RetentionWalk
 
 _GAP_LINE = re.compile(rb'(?m)^\{"v":1,"seq":\d+,"id":"[0-9a-f]{32}","kind":"gap"')
+_GAP_HINT = b'"kind":"gap"'
+
+
+def _gap_lines(data: bytes, start: int = 0, end: int | None = None) -> int:
+    """Gap lines in ``data[start:end]`` (``start`` at a line start): a C substring count
+    first, the anchored regex only when the text occurs at all (outside JSON strings it can
+    only be structure, and inside them quotes are escaped)."""
+    stop = len(data) if end is None else end
+    if data.count(_GAP_HINT, start, stop) == 0:
+        return 0
+    return len(_GAP_LINE.findall(data, start, stop))
 
 
 @attrs.frozen(kw_only=True)
@@ -114,8 +125,7 @@ def _skip_by_count(fd: int, end: int, keep: int) -> tuple[int, int]:
         first = block.find(b"\n") + 1 if start > 0 else 0
         if start > 0 and first == 0:
             break
-        region = memoryview(block)[first:]
-        data = block.count(b"\n", first) - len(_GAP_LINE.findall(region))
+        data = block.count(b"\n", first) - _gap_lines(block, first)
         if skipped + data > keep - 1:
             break
         skipped += data
@@ -197,7 +207,7 @@ def count_prefix(fd: int, end: int) -> tuple[int, int | None]:
         data = carry + chunk
         lines += data.count(b"\n")
         cut = data.rfind(b"\n") + 1
-        gaps += len(_GAP_LINE.findall(data, 0, cut))
+        gaps += _gap_lines(data, 0, cut)
         carry = data[cut:]
     if carry:
         lines += 1
