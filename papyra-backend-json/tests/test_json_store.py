@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from papyra import codec
 from papyra.errors import (
     ConfigError,
@@ -43,6 +45,12 @@ async def filled(path: Path, n: int = 10, **options: Any) -> tuple[JsonStore, by
 
 def lines_of(data: bytes) -> list[bytes]:
     return data.splitlines(keepends=True)
+
+
+async def assert_post_scan_is_exact(store: JsonStore, report: Any) -> None:
+    """The post-scan of a recovery (which trusts verbatim copies) equals a full scan."""
+    assert report.after is not None
+    assert report.after.to_dict() == (await store.scan()).to_dict()
 
 
 # --------------------------------------------------------------------------- files and modes
@@ -267,6 +275,7 @@ async def test_truncation_at_every_byte_of_the_last_record_is_found_and_repaired
                 ("truncated_tail", keep, cut)], cut
         fixed = await store.recover("repair")
         assert fixed.clean, cut
+        await assert_post_scan_is_exact(store, fixed)
         expected = data if cut == len(last) - 1 else data[:keep]
         assert path.read_bytes() == expected, cut
         assert (await store.record_event(actor_address="s:1", event_type="E")).seq == (
@@ -288,7 +297,8 @@ async def test_bit_flips_are_found_and_repair_keeps_every_other_record(tmp_path:
             store = store_at(path)
             report = await store.scan()
             assert not report.clean, (pos, bit)
-            await store.recover("repair")
+            fixed = await store.recover("repair")
+            await assert_post_scan_is_exact(store, fixed)
             after = await store.scan()
             assert after.clean, (pos, bit, after.anomalies)
             seqs = [r.seq for r in await store.read_all(include_gaps=True)]
@@ -335,6 +345,7 @@ async def test_repair_removes_only_bad_lines_and_writes_a_gap_for_lost_seqs(
     path.write_bytes(b"".join([lines[0], lines[1], b"junk\n", lines[3], lines[4], lines[5]]))
     report = await store.recover("repair")
     assert report.clean
+    await assert_post_scan_is_exact(store, report)
     assert [a.action for a in report.actions] == ["drop", "gap"]
     phys = await store.read_all(include_gaps=True)
     assert [(r.kind, r.seq) for r in phys][2] == ("gap", 3)
@@ -382,6 +393,7 @@ async def test_unsupported_version_lines_are_kept_by_repair_and_moved_by_quarant
     path.write_bytes(data + v2)
     rep = await store.recover("repair")
     assert not rep.clean
+    await assert_post_scan_is_exact(store, rep)
     assert path.read_bytes() == data + v2
     q = tmp_path / "q"
     rep = await store.recover("quarantine", quarantine_dir=str(q))
@@ -645,3 +657,36 @@ async def test_bytes_written_metrics_match_the_file_size(tmp_path: Path) -> None
     await store.flush()
     assert store.metrics.bytes_written.total() == path.stat().st_size
     await store.aclose()
+
+
+@settings(max_examples=40, deadline=None)
+@given(edits=st.lists(st.tuples(st.integers(0, 10_000), st.sampled_from(
+    [b"junk\n", b"", b"\n", codec.frame(b'{"v":2,"seq":1,"id":"' + b"c" * 32 + b'"}')])),
+    min_size=1, max_size=4),
+    flips=st.lists(st.integers(0, 10_000), max_size=3), cut=st.integers(0, 300),
+    mode=st.sampled_from(["repair", "quarantine"]))
+def test_after_any_damage_recovery_reports_exactly_what_a_full_scan_sees(
+    tmp_path_factory: pytest.TempPathFactory, edits: list[tuple[int, bytes]],
+    flips: list[int], cut: int, mode: str,
+) -> None:
+    base = tmp_path_factory.mktemp("damage")
+    path = base / "log.ndjson"
+    data = b"".join(codec.encode(r, i + 1) for i, r in enumerate(sample_records(20)))
+    buf = bytearray(data)
+    for pos in flips:
+        buf[pos % len(buf)] ^= 0x10
+    lines = bytes(buf).splitlines(keepends=True)
+    for pos, junk in edits:
+        lines.insert(pos % (len(lines) + 1), junk)
+    damaged = b"".join(lines)
+    path.write_bytes(damaged[: len(damaged) - cut % 200])
+
+    async def run() -> None:
+        store = store_at(path)
+        report = await store.recover(mode, quarantine_dir=str(base / "q"))
+        await assert_post_scan_is_exact(store, report)
+        again = await store.recover(mode, quarantine_dir=str(base / "q"))
+        assert again.actions == ()
+        await store.aclose()
+
+    asyncio.run(run())

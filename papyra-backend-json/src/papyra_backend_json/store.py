@@ -109,6 +109,7 @@ class JsonStore(Store):
         self._writer: GroupCommitWriter | None = None
         self._append_file: AppendFile | None = None
         self._scanned_identity: tuple[int, int] | None = None
+        self._verified_hint: tuple[tuple[int, int], list[tuple[int, int]]] | None = None
 
     # ------------------------------------------------------------------ helpers
 
@@ -293,11 +294,13 @@ class JsonStore(Store):
     # ------------------------------------------------------------------ scan
 
     def _scan_sync(self) -> ScanReport:
+        hint, self._verified_hint = self._verified_hint, None
         fd = self._open_existing()
         try:
             st = os.fstat(fd)
             self._scanned_identity = file_identity(st)
-            scanner = framing.FileScanner(str(self.path)).run(fd)
+            trusted = hint[1] if hint is not None and hint[0] == self._scanned_identity else ()
+            scanner = framing.FileScanner(str(self.path), trusted=trusted).run(fd)
         except OSError as exc:
             raise unavailable(self.path, exc, "scan") from None
         finally:
@@ -338,6 +341,10 @@ class JsonStore(Store):
         qdir = Path(quarantine_dir) if quarantine_dir else None
         needs_dir = any(a.action in ("quarantine", "move") for a in plan)
 
+        untrusted = [(a.offset, a.offset + max(a.length or 0, 1)) for a in before.anomalies
+                     if a.offset is not None and a.file == str(self.path)]
+        verified = repair.Verified()
+
         def run() -> list[RecoveryAction]:
             if qdir is not None and needs_dir:
                 repair.prepare_quarantine_dir(qdir)
@@ -345,9 +352,13 @@ class JsonStore(Store):
                 return repair.execute_plan(self.path, lock, plan,
                                            quarantine_dir=qdir if needs_dir else None,
                                            label=str(self.path),
-                                           expect_identity=self._scanned_identity)
+                                           expect_identity=self._scanned_identity,
+                                           untrusted=untrusted, verified=verified)
 
         done = await asyncio.to_thread(run)
+        if verified.identity is not None:
+            # the post-scan that follows need not re-checksum what was copied verbatim
+            self._verified_hint = (verified.identity, verified.ranges)
         removed = sum(1 for a in done if a.action in ("drop", "truncate"))
         if removed:
             self.metrics.records_dropped.inc("repair", removed)
