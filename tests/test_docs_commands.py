@@ -114,7 +114,7 @@ class Block:
 
 def parse_directive(text: str) -> dict[str, list[str]]:
     options: dict[str, list[str]] = {}
-    for token in shlex.split(text):
+    for token in shlex.split(text, comments=True):
         key, _, value = token.partition("=")
         options.setdefault(key, []).append(value)
     return options
@@ -502,7 +502,7 @@ def test_docs_command_exits_as_the_page_says(block: Block, tmp_path: Path) -> No
             if "background" in block.options:
                 code, out, err = _serve(text, tmp, env, cmd.exit)
             elif _in_process(block, text):
-                code, out, err = _invoke(shlex.split(text)[1:], tmp, env)
+                code, out, err = _invoke(shlex.split(text, comments=True)[1:], tmp, env)
             else:
                 proc = subprocess.run(["bash", "-c", text], cwd=tmp, env=env,
                                       capture_output=True, text=True, timeout=120)
