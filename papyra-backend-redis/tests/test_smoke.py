@@ -21,12 +21,25 @@ async def test_appended_records_read_back_in_order_with_contiguous_seqs(store: R
     assert report.records == 3
 
 
-async def test_concurrent_appends_are_coalesced(store: RedisStore) -> None:
+async def script_calls(store: RedisStore) -> int:
+    stats = await store.client.info("commandstats")
+    return sum(int(v["calls"]) for k, v in stats.items() if k in ("cmdstat_evalsha",
+                                                                   "cmdstat_eval"))
+
+
+async def test_concurrent_appends_are_coalesced_into_fewer_round_trips(
+    store: RedisStore,
+) -> None:
+    await store.record_event(actor_address="warm", event_type="E")
+    before = await script_calls(store)
+
     async def one(i: int) -> None:
         await store.append([EventRecord(system_id="orders", actor_address=f"a:{i}",
                                         event_type="E")])
 
     await asyncio.gather(*(one(i) for i in range(50)))
-    assert store.metrics.append_batches == 50
+    calls = await script_calls(store) - before
+    assert store.metrics.append_batches == 51
+    assert calls < 50, f"{calls} script calls for 50 concurrent appends"
     recs = await store.read_all()
-    assert [r.seq for r in recs] == list(range(1, 51))
+    assert [r.seq for r in recs] == list(range(1, 52))
