@@ -337,8 +337,9 @@ def main() -> None:
     finally:
         if server is not None:
             server.stop()
-    print(f"redis-py {redis.__version__}, hiredis: "
-          f"{'yes' if _has_hiredis() else 'no'}, pid {os.getpid()}", file=sys.stderr)
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(f"redis-py {redis.__version__}, hiredis: {'yes' if _has_hiredis() else 'no'}, "
+          f"{os.cpu_count()} CPUs, load average {load}", file=sys.stderr)
     emit(rows)
 
 
