@@ -69,6 +69,7 @@ class _Cut:
     kinds: Counter[str] = attrs.field(factory=Counter)
     oldest_ts: float | None = None
     newest_ts: float | None = None
+    oldest_kept_key: tuple[int, ...] | None = None
 
 
 class RedisStore(Store):
@@ -292,8 +293,10 @@ class RedisStore(Store):
         floor: tuple[int, ...] | None = None
         if bounded:
             cut = await self._cut(self.retention)
+            if cut.kept == 0:
+                return
+            floor = cut.oldest_kept_key  # nothing older shows, gaps included
             if cut.refused_key is not None:
-                floor = cut.refused_key
                 for k in kinds:
                     starts[k] = cut.oldest_kept.get(k)
         if query.after_seq is not None:
@@ -312,7 +315,7 @@ class RedisStore(Store):
         out: list[StoredRecord] = []
         emitted = 0
         async for e in _merge(iters):
-            if floor is not None and e.key <= floor:
+            if floor is not None and e.key < floor:
                 continue
             if not query.matches(e.record):
                 continue
@@ -341,15 +344,25 @@ class RedisStore(Store):
         if gaps:
             iters.append(_aiter(list(reversed(gaps))))
         picked: list[StoredRecord] = []
+        held: list[StoredRecord] = []  # gaps not yet known to lie inside the kept suffix
         async for e in _merge(iters, reverse=True):
             rec = e.record
-            if (walk is not None and not isinstance(rec, GapRecord)
-                    and not walk.keep(e.seq, rec.timestamp, e.size)):
-                break
-            if (isinstance(rec, GapRecord) or rec.kind in kinds) and query.matches(rec):
-                picked.append(rec)
-                if len(picked) >= query.limit:
+            if isinstance(rec, GapRecord):
+                if query.matches(rec):
+                    (held if walk is not None else picked).append(rec)
+            else:
+                if walk is not None and not walk.keep(e.seq, rec.timestamp, e.size):
                     break
+                # under retention a gap shows only when a kept record is older than it
+                for gap in held:
+                    if len(picked) >= query.limit:
+                        break
+                    picked.append(gap)
+                held.clear()
+                if rec.kind in kinds and query.matches(rec) and len(picked) < query.limit:
+                    picked.append(rec)
+            if len(picked) >= query.limit:
+                break
         return picked
 
     async def _prefetch_newest(self, kinds: Sequence[str], count: int
@@ -421,6 +434,7 @@ class RedisStore(Store):
         kinds: Counter[str] = Counter()
         oldest_ts: float | None = None
         newest_ts: float | None = None
+        oldest_key: tuple[int, ...] | None = None
         if walk.unbounded:
             return _Cut(None, oldest_kept, None, 0)
         prefetched = await self._prefetch_newest(DATA_KINDS, min(self.chunk, 256))
@@ -432,13 +446,15 @@ class RedisStore(Store):
                 refused = e.key
                 break
             oldest_kept[e.stream_kind] = e.entry_id
+            oldest_key = e.key
             oldest_seq = e.seq if e.seq is not None else oldest_seq
             kept += 1
             kinds[e.stream_kind] += 1
             ts = e.record.timestamp
             oldest_ts = ts if oldest_ts is None else min(oldest_ts, ts)
             newest_ts = ts if newest_ts is None else max(newest_ts, ts)
-        return _Cut(refused, oldest_kept, oldest_seq, kept, kinds, oldest_ts, newest_ts)
+        return _Cut(refused, oldest_kept, oldest_seq, kept, kinds, oldest_ts, newest_ts,
+                    oldest_key)
 
     # ------------------------------------------------------------------ stats
 
