@@ -83,19 +83,25 @@ def next_id(entry_id: Any) -> str:
     return f"{ms}-{sq + 1}"
 
 
-@attrs.frozen
 class Entry:
-    """One decoded stream entry. ``key`` orders entries of all streams in log order."""
+    """One decoded stream entry. ``key`` orders entries of all streams in log order.
 
-    stream_kind: str
-    entry_id: str
-    seq: int | None
-    record: StoredRecord
-    size: int
+    A plain slotted class (not attrs): reads build one per record, so it is kept cheap.
+    """
 
-    @property
-    def key(self) -> tuple[int, ...]:
-        return order_key(self.seq, self.entry_id)
+    __slots__ = ("entry_id", "key", "record", "seq", "size", "stream_kind")
+
+    def __init__(self, stream_kind: str, entry_id: str, seq: int | None, record: StoredRecord,
+                 size: int) -> None:
+        self.stream_kind = stream_kind
+        self.entry_id = entry_id
+        self.seq = seq
+        self.record = record
+        self.size = size
+        self.key = order_key(seq, entry_id)
+
+    def __repr__(self) -> str:
+        return f"Entry({self.stream_kind}, {self.entry_id}, seq={self.seq})"
 
 
 def order_key(seq: int | None, entry_id: str) -> tuple[int, ...]:
@@ -105,25 +111,23 @@ def order_key(seq: int | None, entry_id: str) -> tuple[int, ...]:
     return (1, seq)
 
 
-def field(fields: Mapping[Any, Any], name: bytes) -> Any:
-    if name in fields:
-        return fields[name]
-    return fields.get(name.decode())
-
-
 def decode_entry(stream_kind: str, entry_id: Any, fields: Mapping[Any, Any] | None) -> Entry:
     """Decode one entry or raise :class:`DecodeError` (kind ``malformed_entry``,
     ``checksum_mismatch`` or ``unsupported_version``)."""
-    eid = text(entry_id)
+    eid = entry_id.decode() if type(entry_id) is bytes else str(entry_id)
     if not fields:
         raise DecodeError("malformed_entry", "entry has no fields (deleted or trimmed)")
-    data = field(fields, b"data")
+    data = fields.get(b"data")
+    if data is None:
+        data = fields.get("data")
     if data is None:
         names = ", ".join(sorted(text(k) for k in fields))
         raise DecodeError("malformed_entry", f"entry has no 'data' field (fields: {names})")
     if isinstance(data, str):
         data = data.encode("utf-8")
-    raw_seq = field(fields, b"seq")
+    raw_seq = fields.get(b"seq")
+    if raw_seq is None:
+        raw_seq = fields.get("seq")
     seq: int | None = None
     if raw_seq is not None:
         try:

@@ -338,6 +338,8 @@ class RedisStore(Store):
         source = list(DATA_KINDS) if bounded else kinds
         first_count = min(max(query.limit, 16), self.chunk)
         prefetched = await self._prefetch_newest(source, first_count)
+        if len(source) == 1 and not gaps and walk is None:
+            return await self._newest_one(query, source[0], prefetched[source[0]], first_count)
         iters: list[AsyncIterator[Entry]] = [
             self._decoded(k, self._raw_backward(k, prefetched[k], first_count)) for k in source
         ]
@@ -364,6 +366,28 @@ class RedisStore(Store):
             if len(picked) >= query.limit:
                 break
         return picked
+
+    async def _newest_one(self, query: ReadQuery, kind: str, rows: list[tuple[Any, Any]],
+                          count: int) -> list[StoredRecord]:
+        """``_newest`` for one stream without retention: plain loops over the replies (the
+        common ``inspect events --limit N`` and dashboard case, kept free of generator hops)."""
+        assert query.limit is not None
+        picked: list[StoredRecord] = []
+        while True:
+            for eid, fields in rows:
+                try:
+                    rec = decode_entry(kind, eid, fields).record
+                except DecodeError:
+                    continue
+                if query.matches(rec):
+                    picked.append(rec)
+                    if len(picked) >= query.limit:
+                        return picked
+            if len(rows) < count:
+                return picked
+            hi = "(" + text(rows[-1][0])
+            count = min(max(count * 2, 64), self.chunk * 10)
+            rows = await self._range(kind, "-", hi, count, reverse=True)
 
     async def _prefetch_newest(self, kinds: Sequence[str], count: int
                                ) -> dict[str, list[tuple[Any, Any]]]:
