@@ -2,7 +2,9 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
 from papyra import EventRecord
+from papyra.errors import ConfigError
 from papyra_backend_redis import RedisStore
 
 
@@ -43,3 +45,15 @@ async def test_concurrent_appends_are_coalesced_into_fewer_round_trips(
     assert calls < 50, f"{calls} script calls for 50 concurrent appends"
     recs = await store.read_all()
     assert [r.seq for r in recs] == list(range(1, 52))
+
+
+@pytest.mark.parametrize("query", ["stale_pending_ms=soon", "max_record_bytes=-3",
+                                   "groups=indexer:bogus", "fsync=sometimes"])
+def test_bad_options_are_configuration_errors(query: str) -> None:
+    with pytest.raises(ConfigError):
+        RedisStore(f"redis://127.0.0.1:1/0?system_id=o&{query}")
+
+
+def test_braces_in_the_system_id_are_refused() -> None:
+    with pytest.raises(ConfigError):
+        RedisStore("redis://127.0.0.1:1/0?system_id=a{b}")

@@ -31,7 +31,7 @@ from papyra.reports import (
     StoreStats,
 )
 from papyra.retention import RetentionPolicy, RetentionWalk
-from papyra.store import Capabilities, ReadQuery, Store
+from papyra.store import FSYNC_POLICIES, Capabilities, ReadQuery, Store
 from papyra.urls import StoreURL
 
 from papyra_backend_redis import scripts
@@ -100,13 +100,19 @@ class RedisStore(Store):
         self.keys = Keys(settings.prefix, self.system_id)
         opts = settings.options
         self.trim_on_write = _bool(opts.get("trim_on_write", "0"))
-        self.stale_pending_ms = int(opts.get("stale_pending_ms", 3_600_000))
-        mrb = opts.get("max_record_bytes")
-        self.max_record_bytes: int | None = int(mrb) if mrb else None
+        self.stale_pending_ms = _int_option(opts, "stale_pending_ms", 3_600_000)
+        mrb = _int_option(opts, "max_record_bytes", 0)
+        self.max_record_bytes: int | None = mrb or None
         self.fsync = str(opts.get("fsync", "always"))
-        self.expected_groups: tuple[tuple[str, str], ...] = tuple(
-            _group_spec(g) for g in str(opts.get("groups", "")).split(",") if g.strip()
-        )
+        if self.fsync not in FSYNC_POLICIES:
+            raise ConfigError(f"fsync must be one of {', '.join(FSYNC_POLICIES)}, "
+                              f"got {self.fsync!r}")
+        try:
+            self.expected_groups: tuple[tuple[str, str], ...] = tuple(
+                _group_spec(g) for g in str(opts.get("groups", "")).split(",") if g.strip()
+            )
+        except ValueError as exc:
+            raise ConfigError(f"bad groups option: {exc}") from None
         self.chunk = chunk
         self._client = client
         self._own_client = client is None
@@ -750,6 +756,19 @@ def _raw(settings: RedisSettings) -> str:
     parts = urlsplit(settings.client_url)
     query = "&".join(p for p in (parts.query, urlencode(dict(settings.options))) if p)
     return urlunsplit((parts.scheme, parts.netloc, parts.path, query, ""))
+
+
+def _int_option(opts: Mapping[str, Any], name: str, default: int) -> int:
+    raw = opts.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except (TypeError, ValueError):
+        value = -1
+    if value < 0:
+        raise ConfigError(f"{name} must be a non-negative integer, got {raw!r}")
+    return value
 
 
 def _bool(value: Any) -> bool:
