@@ -54,6 +54,11 @@ def test_bad_options_are_configuration_errors(query: str) -> None:
         RedisStore(f"redis://127.0.0.1:1/0?system_id=o&{query}")
 
 
+def test_unknown_options_are_configuration_errors() -> None:
+    with pytest.raises(ConfigError, match="max_segment_bytes"):
+        RedisStore("redis://127.0.0.1:1/0", max_segment_bytes=10)
+
+
 def test_braces_in_the_system_id_are_refused() -> None:
     with pytest.raises(ConfigError):
         RedisStore("redis://127.0.0.1:1/0?system_id=a{b}")

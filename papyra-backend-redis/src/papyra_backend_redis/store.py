@@ -95,6 +95,10 @@ class RedisStore(Store):
         elif ours:
             settings = RedisSettings.parse(_raw(settings), **ours)
         options.setdefault("system_id", settings.system_id)
+        unknown = set(options) - {"system_id", "retention", "metrics", "plugins"}
+        if unknown:
+            raise ConfigError(f"unknown option(s) for the redis backend: "
+                              f"{', '.join(sorted(unknown))}")
         super().__init__(url=settings.redacted, **options)
         self.settings = settings
         self.keys = Keys(settings.prefix, self.system_id)
