@@ -55,6 +55,7 @@ from papyra_backend_redis.keys import (
 )
 
 CHUNK = 1000
+TAIL_LIMIT = 10_000  # records after ``after_seq`` worth finding from the newest end
 STREAM_INDEX = {"event": 2, "audit": 3, "dead_letter": 4}  # KEYS index in the append script
 
 
@@ -299,6 +300,12 @@ class RedisStore(Store):
             for rec in picked if query.newest_first else reversed(picked):
                 yield rec
             return
+        if bounded and query.after_seq is not None:
+            tail = await self._tail_after(query, kinds, gaps)
+            if tail is not None:
+                for rec in tail:
+                    yield rec
+                return
         starts: dict[str, str | None] = {k: "-" for k in kinds}
         floor: tuple[int, ...] | None = None
         if bounded:
@@ -339,6 +346,49 @@ class RedisStore(Store):
         if query.newest_first:
             for rec in reversed(out):
                 yield rec
+
+    async def _tail_after(self, query: ReadQuery, kinds: list[str], gaps: list[Entry]
+                          ) -> list[StoredRecord] | None:
+        """Records after ``after_seq`` under retention, found by walking back from the newest:
+        O(records after the seq), which is what following a log costs (``--follow`` polls).
+        None when more than ``TAIL_LIMIT`` records follow (the caller pages forward instead)."""
+        assert query.after_seq is not None
+        walk = self._walk(self.retention)
+        first_count = 64
+        prefetched = await self._prefetch_newest(DATA_KINDS, first_count)
+        iters: list[AsyncIterator[Entry]] = [
+            self._decoded(k, self._raw_backward(k, prefetched[k], first_count))
+            for k in DATA_KINDS
+        ]
+        after = [g for g in gaps if g.seq is not None and g.seq > query.after_seq]
+        if after:
+            iters.append(_aiter(list(reversed(after))))
+        found: list[StoredRecord] = []  # newest first
+        held: list[StoredRecord] = []
+        seen = 0
+        async for e in _merge(iters, reverse=True):
+            rec = e.record
+            if isinstance(rec, GapRecord):
+                if query.matches(rec):
+                    held.append(rec)
+                continue
+            if not walk.keep(e.seq, rec.timestamp, e.size):
+                break
+            found.extend(held)
+            held.clear()
+            if e.seq is None or e.seq <= query.after_seq:
+                break
+            seen += 1
+            if seen > TAIL_LIMIT:
+                return None
+            if rec.kind in kinds and query.matches(rec):
+                found.append(rec)
+        found.reverse()
+        if query.limit is not None:
+            found = found[: query.limit]
+        if query.newest_first:
+            found.reverse()
+        return found
 
     async def _newest(self, query: ReadQuery, kinds: list[str], gaps: list[Entry],
                       bounded: bool) -> list[StoredRecord]:
