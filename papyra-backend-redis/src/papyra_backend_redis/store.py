@@ -697,7 +697,7 @@ class RedisStore(Store):
                     args=[a.entry_id, a.kind, a.detail, repr(time.time())])
                 if int(moved):
                     quarantined.add((a.stream, a.entry_id))
-                    if seq is not None:
+                    if seq is not None and a.kind != "seq_regression":
                         dropped_seqs.append(seq)
                     self.metrics.add("records_quarantined")
                 done.append(attrs.evolve(action, to=self.keys.quarantine))
@@ -705,7 +705,8 @@ class RedisStore(Store):
                 if (a.stream, a.entry_id) not in quarantined:
                     seq = await self._entry_seq(a.stream, a.entry_id)
                     removed = await self._call("repair", self.client.xdel, a.stream, a.entry_id)
-                    if int(removed) and seq is not None:
+                    # a repeated seq is still held by the first entry: no gap for it
+                    if int(removed) and seq is not None and a.kind != "seq_regression":
                         dropped_seqs.append(seq)
                     self.metrics.records_dropped.inc("repair", int(removed))
                 done.append(action)
