@@ -195,3 +195,17 @@ async def test_a_repeated_seq_is_a_regression_that_repair_removes_without_a_gap(
     assert not [r for r in await store.read_all(include_gaps=True) if isinstance(r, GapRecord)]
     assert [r.seq for r in await store.read_all()] == [1, 2, 3, 4, 5]
     assert (await store.recover("repair")).actions == ()
+
+
+async def test_an_entry_with_an_unreadable_seq_is_repaired_in_one_run(store: RedisStore) -> None:
+    await store.append(events(2))
+    seq = await store.client.incr(store.keys.seq)
+    data = codec.encode(events(1)[0])[:-1]
+    await store.client.xadd(store.keys.stream("event"), {"data": data, "seq": f"x{seq}"})
+    await store.append(events(2, start=3))
+    report = await store.scan()
+    assert [a.kind for a in report.anomalies] == ["malformed_entry", "seq_gap"]
+    fixed = await store.recover("repair")
+    assert fixed.clean, fixed.after
+    assert (await store.recover("repair")).actions == ()
+    assert [r.seq for r in await store.read_all()] == [1, 2, 4, 5]
