@@ -209,3 +209,13 @@ async def test_an_entry_with_an_unreadable_seq_is_repaired_in_one_run(store: Red
     assert fixed.clean, fixed.after
     assert (await store.recover("repair")).actions == ()
     assert [r.seq for r in await store.read_all()] == [1, 2, 4, 5]
+
+
+async def test_a_lost_seq_counter_never_hands_out_a_seq_twice(store: RedisStore) -> None:
+    await store.append(events(3))
+    await store.client.delete(store.keys.seq)  # evicted, deleted, or restored apart
+    assert [r.seq for r in await store.append(events(2, start=3))] == [4, 5]
+    await store.compact(RetentionPolicy(max_records=0))
+    await store.client.delete(store.keys.seq)
+    assert [r.seq for r in await store.append(events(1, start=5))] == [6]
+    assert (await store.scan()).clean

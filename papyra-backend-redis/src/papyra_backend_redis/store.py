@@ -224,7 +224,7 @@ class RedisStore(Store):
         for index, data in items:
             args.append(index)
             args.append(data)
-        keys = [self.keys.seq, *self.keys.data_streams]
+        keys = [self.keys.seq, *self.keys.data_streams, self.keys.gaps]
         script = self._script("append")
         try:
             return int(await script(keys=keys, args=args))
