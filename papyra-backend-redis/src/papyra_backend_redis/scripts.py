@@ -5,7 +5,8 @@ from __future__ import annotations
 
 APPEND = """
 -- KEYS: 1 seq counter, 2 events, 3 audits, 4 dead_letters, 5 gaps
--- ARGV: 1 n, 2 maxlen ('' = none), 3 minid ('' = none), then n pairs (stream index, data)
+-- ARGV: 1 n, 2 maxlen ('' = none), 3 minid ('' = none), then runs of records of one kind:
+--       stream index (2..4), run length, that many data values
 local n = tonumber(ARGV[1])
 local last = redis.call('INCRBY', KEYS[1], n)
 if last == n then
@@ -43,10 +44,17 @@ if last == n then
 end
 local first = last - n + 1
 local touched = {}
-for i = 0, n - 1 do
-  local k = KEYS[tonumber(ARGV[4 + 2 * i])]
-  redis.call('XADD', k, '*', 'data', ARGV[5 + 2 * i], 'seq', string.format('%d', first + i))
+local seq = first
+local a = 4
+while a <= #ARGV do
+  local k = KEYS[tonumber(ARGV[a])]
+  local run = tonumber(ARGV[a + 1])
+  for i = a + 2, a + 1 + run do
+    redis.call('XADD', k, '*', 'data', ARGV[i], 'seq', string.format('%d', seq))
+    seq = seq + 1
+  end
   touched[k] = true
+  a = a + 2 + run
 end
 if ARGV[2] ~= '' or ARGV[3] ~= '' then
   for k, _ in pairs(touched) do

@@ -221,8 +221,13 @@ class RedisStore(Store):
     async def _write(self, items: list[tuple[int, bytes]]) -> int:
         maxlen, minid = self._trim_args()
         args: list[Any] = [len(items), maxlen, minid]
+        run_at = -1  # position of the current run's length
+        current = 0
         for index, data in items:
-            args.append(index)
+            if index != current:
+                args += [index, 0]
+                run_at, current = len(args) - 1, index
+            args[run_at] += 1
             args.append(data)
         keys = [self.keys.seq, *self.keys.data_streams, self.keys.gaps]
         script = self._script("append")
