@@ -194,7 +194,7 @@ def papyra03(python: str, n: int) -> dict[str, float]:
 
 
 def best(fn: Any, *args: Any, runs: int = 3) -> float:
-    return max(asyncio.run(fn(*args)) for _ in range(runs))
+    return float(max(asyncio.run(fn(*args)) for _ in range(runs)))
 
 
 def main() -> int:

@@ -34,24 +34,23 @@ def broken_plugin_path(tmp_path: Path) -> str:
 
 
 def test_help_version_plugins_and_backends_work_with_a_broken_plugin(
-        broken_plugin_path: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.syspath_prepend(broken_plugin_path)  # for the in-process runs
+        broken_plugin_path: str) -> None:
     env = clean_env(PYTHONPATH=broken_plugin_path)
     help_ = papyra("--help", env=env)
     assert help_.returncode == 0, help_.stderr
     assert "persistence" in help_.stdout
     assert "angry at import" in help_.stderr  # warned, not fatal
-    version = cli("--version", env=env)
+    version = papyra("--version", env=env)
     assert version.returncode == 0
     assert "papyra-broken 1.2.3  [failed]" in version.stdout
-    plugins = cli("plugins", "--json", env=env)
+    plugins = papyra("plugins", "--json", env=env)
     assert plugins.returncode == 0, plugins.stderr
     by_name = {p["name"]: p for p in out_json(plugins)}
     assert by_name["angry"]["status"] == "failed"
     assert "angry at import" in by_name["angry"]["error"]
     assert by_name["ghost"]["distribution"] == "papyra-broken"
     assert by_name["json"]["status"] == "loaded"
-    backends = cli("backends", "--json", env=env)
+    backends = papyra("backends", "--json", env=env)
     assert backends.returncode == 0
     assert {"memory", "json"} <= {b["name"] for b in out_json(backends)}
 
@@ -147,3 +146,30 @@ def test_follow_prints_new_records_across_compaction_and_a_replaced_log(tmp_path
     assert "replaced" in stderr
     assert "Traceback" not in stderr
     assert follower.lines.empty()
+
+
+def test_follow_carries_on_across_segment_rotation(tmp_path: Path) -> None:
+    log_dir = tmp_path / "log"
+
+    def write(n: int, label: str) -> None:
+        async def go() -> None:
+            async with papyra_core.open_store(f"rotation://{log_dir}",
+                                              max_segment_bytes=500) as store:
+                for i in range(n):
+                    await store.record_event(actor_address="r:1", event_type=f"{label}{i}")
+
+        asyncio.run(go())
+
+    write(3, "Old")
+    follower = Follower(log_dir)
+    try:
+        assert [r["event_type"] for r in follower.take(3)] == ["Old0", "Old1", "Old2"]
+        segments = len(list(log_dir.glob("segment-*.ndjson")))
+        write(8, "New")
+        got = follower.take(8)
+        assert [r["event_type"] for r in got] == [f"New{i}" for i in range(8)]
+        assert [r["seq"] for r in got] == list(range(4, 12))
+        assert len(list(log_dir.glob("segment-*.ndjson"))) > segments
+    finally:
+        code, stderr = follower.stop()
+    assert code == 0, stderr

@@ -337,3 +337,17 @@ def test_a_closed_stdout_pipe_ends_quietly_with_141(tmp_path: Path) -> None:
     assert proc.returncode == 141
     assert b"Traceback" not in stderr
     assert b"error" not in stderr
+
+
+def test_migrate_copies_a_legacy_rotating_set_into_a_rotation_directory(tmp_path: Path) -> None:
+    lines = (FIXTURES / "legacy" / "events.ndjson").read_bytes().splitlines(keepends=True)
+    (tmp_path / "old.ndjson.1").write_bytes(b"".join(lines[:6]))
+    (tmp_path / "old.ndjson").write_bytes(b"".join(lines[6:]))
+    target = tmp_path / "log"
+    proc = cli("persistence", "migrate", "--path", "old.ndjson", "--to", f"rotation://{target}",
+               cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    scan = out_json(cli("persistence", "scan", "--json", "--path", str(target)))
+    assert (scan["backend"], scan["records"], scan["legacy_records"]) == ("rotation", 12, 0)
+    summary = out_json(cli("inspect", "summary", "--json", "--path", str(target)))
+    assert summary["oldest_timestamp"] == 1767225601.0

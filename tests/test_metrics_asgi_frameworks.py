@@ -213,3 +213,45 @@ def test_uvicorn_serves_health_and_metrics_and_closes_the_system_on_sigterm(
     assert "Traceback" not in output
     assert "Application startup complete" in output
     assert "Application shutdown complete" in output
+
+
+def test_a_system_built_by_a_factory_is_found_by_the_endpoints_through_app_state(
+    tmp_path: Path,
+) -> None:
+    url = f"json://{tmp_path / 'p.ndjson'}"
+    app = Starlette(
+        lifespan=papyra.asgi.lifespan(lambda: ActorSystem(system_id="web", persistence=url)),
+        routes=[Mount("/ops", papyra.asgi.Endpoints(lambda: getattr(app.state, "papyra", None)))],
+    )
+    client = TestClient(app)
+    assert client.get("/ops/health/ready").json()["reason"] == "not_started"
+    with client:
+        assert client.get("/ops/health/ready").status_code == 200
+        assert "papyra_actors 0.0" in client.get("/ops/metrics").text
+    assert client.get("/ops/health/ready").json()["reason"] == "closing"
+
+
+def test_a_system_started_in_scan_only_mode_on_a_damaged_store_is_not_ready(
+    tmp_path: Path,
+) -> None:
+    log = tmp_path / "papyra.ndjson"
+    seed = ActorSystem(system_id="web", persistence=f"json://{log}")
+
+    async def spawn() -> None:
+        seed.spawn(Counter, name="c")
+
+    with TestClient(Starlette(lifespan=papyra.asgi.lifespan(seed))) as client:
+        client.portal.call(spawn)  # type: ignore[union-attr]
+    lines = log.read_bytes().split(b"\n")
+    lines[0] = lines[0].replace(b"ActorStarted", b"ActorStartee")
+    log.write_bytes(b"\n".join(lines))
+    system = ActorSystem(system_id="web", persistence=f"json://{log}",
+                         startup=papyra.StartupConfig(mode="scan_only"))
+    app = FastAPI(lifespan=papyra.asgi.lifespan(system))
+    app.mount("/health", papyra.asgi.HealthEndpoints(system))
+    with TestClient(app) as client:
+        assert system.running
+        ready = client.get("/health/ready")
+        assert ready.status_code == 503
+        assert ready.json()["reason"] == "anomalies"
+        assert client.get("/health/live").status_code == 200

@@ -17,6 +17,7 @@ def test_every_metric_is_documented_with_its_type_and_labels() -> None:
         assert spec.name in rows, f"{spec.name} is missing from docs/metrics.md"
         row = rows[spec.name]
         assert f"| {spec.type} |" in row, spec.name
+        assert spec.help in row, f"the help text of {spec.name} changed: update its row"
         for label in spec.labels:
             assert f"`{label}`" in row, (spec.name, label)
     assert set(rows) == {s.name for s in SPECS}

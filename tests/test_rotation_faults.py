@@ -250,6 +250,15 @@ async def test_copies_taken_while_writing_rotating_and_compacting_recover_cleanl
     for copy in copies:
         records = await recover_clean(copy)
         assert records, f"{copy} recovered to nothing"
+    # the live directory itself: nothing lost or repeated by the compactions
+    live = await physical(directory)
+    assert_explainable(live)
+    assert live[-1].seq == 1500
+    store = RotationStore(directory)
+    try:
+        assert (await store.scan()).clean
+    finally:
+        await store.aclose()
 
 
 def spawn(directory: Path, n: int, opts: dict[str, object]) -> subprocess.Popen[bytes]:
@@ -338,3 +347,27 @@ async def test_recovery_in_a_subprocess_is_convergent_after_a_kill(tmp_path: Pat
     records = await recover_clean(directory)
     assert records[-1].seq == 60
     assert sample_records(1)  # the sample generator is importable in children too
+
+
+# --------------------------------------------------------------------------- many writers
+
+
+async def test_concurrent_writer_processes_rotating_one_directory_lose_and_repeat_nothing(
+    tmp_path: Path,
+) -> None:
+    directory = tmp_path / "log"
+    opts = {"max_segment_bytes": 800, "fsync": "never"}
+    writers = [spawn(directory, 150, opts) for _ in range(3)]
+    for w in writers:
+        await asyncio.to_thread(w.wait, 120)
+        assert w.returncode == 0, w.stderr.read() if w.stderr else ""
+    records = await physical(directory)
+    assert_explainable(records)
+    assert [r.seq for r in records] == list(range(1, 3 * 150 + 1))
+    assert len({r.id for r in records}) == 450
+    store = RotationStore(directory)
+    try:
+        assert (await store.scan()).clean
+    finally:
+        await store.aclose()
+    assert len(list(directory.glob("segment-*.ndjson"))) > 10

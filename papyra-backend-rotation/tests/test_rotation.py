@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from papyra import codec
-from papyra.errors import ConfigError, StoreNotFoundError
+from papyra.errors import ConfigError, StoreNotFoundError, StoreUnavailableError
 from papyra.filelog.migrate import legacy_set_files
 from papyra.records import GapRecord
 from papyra.retention import RetentionPolicy
@@ -65,6 +65,8 @@ def test_rotation_policy_rejects_nonsense() -> None:
         RotationPolicy(max_segment_bytes=0)
     with pytest.raises(ConfigError):
         RotationPolicy.from_options({"max_segments": "-1"})
+    with pytest.raises(ConfigError, match="smaller than max_segment_bytes"):
+        RotationPolicy(max_total_bytes=10_000)
 
 
 def test_the_disk_bound_counts_the_new_active_segment_at_its_full_size() -> None:
@@ -458,3 +460,36 @@ async def test_the_plugin_opens_rotation_urls(tmp_path: Path) -> None:
         assert await store.exists()
     finally:
         await store.aclose()
+
+
+@pytest.mark.parametrize("policy", ["always", "interval", "never"])
+async def test_every_fsync_policy_rotates_and_reopens_with_contiguous_seqs(
+    tmp_path: Path, policy: str
+) -> None:
+    store = await filled(tmp_path, 30, fsync=policy, fsync_interval_ms=5)
+    await store.aclose()
+    again = RotationStore(tmp_path / "log", max_segment_bytes=1500, fsync=policy)
+    try:
+        await again.append(sample_records(2))
+        assert [r.seq for r in await again.read_all()] == list(range(1, 33))
+        assert len(segments(again.directory)) > 2
+        if policy == "always":
+            assert again.metrics.fsyncs >= 1
+    finally:
+        await again.aclose()
+
+
+async def test_torn_tail_fail_refuses_to_append_until_recovered(tmp_path: Path) -> None:
+    store = await filled(tmp_path, 10)
+    await store.aclose()
+    seg = segments(store.directory)[-1]
+    seg.write_bytes(seg.read_bytes()[:-9])
+    strict = RotationStore(tmp_path / "log", max_segment_bytes=1500, torn_tail="fail")
+    try:
+        with pytest.raises(StoreUnavailableError, match="torn"):
+            await strict.append(sample_records(1))
+        assert (await strict.recover("repair")).clean
+        stored = await strict.append(sample_records(1))
+        assert stored[0].seq == 10
+    finally:
+        await strict.aclose()

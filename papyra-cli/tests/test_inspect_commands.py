@@ -8,12 +8,12 @@ def test_inspect_events_prints_a_table_in_log_order(papyra: Invoke, shared: Shar
     mixed_log(shared)
     result = papyra("inspect", "events", "--store", "shared://")
     assert result.exit_code == 0, result.stderr
-    lines = result.stderr.splitlines()
+    lines = result.stdout.splitlines()
     assert lines[0].startswith("SEQ")
     assert "ACTOR" in lines[0]
     assert [ln.split()[3] for ln in lines[1:]] == [
         "ActorStarted", "ActorStarted", "ActorCrashed", "ActorRestarted", "ActorStopped"]
-    assert result.stdout == ""
+    assert "SEQ" not in result.stderr  # the table is the result: stdout only
 
 
 def test_inspect_events_json_is_ndjson_as_stored(papyra: Invoke, shared: SharedStore) -> None:
@@ -44,6 +44,11 @@ def test_filters_by_actor_and_type_with_globs(papyra: Invoke, shared: SharedStor
     by_type = ndjson_out(papyra("inspect", "events", "--type", "Actor*art*", "--store",
                                 "shared://", "--json"))
     assert [r["seq"] for r in by_type] == [1, 2, 8]
+    reversed_ = ndjson_out(papyra("inspect", "events", "--type", "Actor*art*", "--newest-first",
+                                  "--store", "shared://", "--json"))
+    assert [r["seq"] for r in reversed_] == [8, 2, 1]
+    none = papyra("inspect", "events", "--limit", "0", "--store", "shared://")
+    assert "no event records match" in none.stderr
 
 
 def test_since_and_until_accept_epoch_and_iso(papyra: Invoke, shared: SharedStore) -> None:
@@ -74,7 +79,7 @@ def test_dead_letters_filter_by_target(papyra: Invoke, shared: SharedStore) -> N
                                   "--store", "shared://", "--json"))
     assert [r["message_type"] for r in no_target] == ["Ping"]
     table = papyra("inspect", "dead-letters", "--store", "shared://")
-    assert "TARGET" in table.stderr.splitlines()[0]
+    assert "TARGET" in table.stdout.splitlines()[0]
 
 
 def test_audits_are_listed(papyra: Invoke, shared: SharedStore) -> None:
@@ -82,7 +87,7 @@ def test_audits_are_listed(papyra: Invoke, shared: SharedStore) -> None:
     assert [r["seq"] for r in ndjson_out(papyra("inspect", "audits", "--store", "shared://",
                                                 "--json"))] == [5, 9]
     table = papyra("inspect", "audits", "--store", "shared://")
-    assert "ALIVE" in table.stderr
+    assert "ALIVE" in table.stdout
 
 
 def test_an_empty_selection_says_so(papyra: Invoke, shared: SharedStore) -> None:
@@ -125,5 +130,5 @@ def test_summary_counts_kinds_and_names_the_top_targets(papyra: Invoke,
     assert data["newest_timestamp"] == T0 + 10
     assert data["bytes"] > 0
     human = papyra("inspect", "summary", "--store", "shared://")
-    assert "newest audit:" in human.stderr
-    assert "orders:9" in human.stderr
+    assert "newest audit:" in human.stdout
+    assert "orders:9" in human.stdout

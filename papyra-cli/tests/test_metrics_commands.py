@@ -33,7 +33,7 @@ def test_show_reports_anomalies_as_a_gauge_and_still_exits_0(
     assert ('papyra_store_last_scan_anomalies{anomaly_kind="truncated_tail",backend="shared"}'
             ' 1.0') in result.stdout
     table = papyra("metrics", "show", "--store", "shared://")
-    assert "ANOMALIES: truncated_tail x1" in table.stderr
+    assert "ANOMALIES: truncated_tail x1" in table.stdout
 
 
 def test_show_without_scan_skips_it(papyra: Invoke, shared: SharedStore) -> None:

@@ -203,8 +203,8 @@ def test_persistence_inspect_describes_the_store_and_its_metrics(
     assert data["metrics"]["backend"] == "shared"
     human = papyra("persistence", "inspect", "--show-metrics", "--store", "shared://")
     assert human.exit_code == 0
-    assert "records:     10" in human.stderr
-    assert "metrics:" in human.stderr
+    assert "records:     10" in human.stdout
+    assert "metrics:" in human.stdout
 
 
 def test_migrate_in_place_on_a_backend_without_migrate_is_a_usage_error(

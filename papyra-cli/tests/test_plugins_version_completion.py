@@ -109,3 +109,11 @@ def test_completion_command_prints_the_shell_script(papyra: Invoke) -> None:
     assert "_PAPYRA_COMPLETE" in result.stdout
     assert papyra("completion", "zsh").exit_code == 0
     assert papyra("completion", "fish").exit_code == 0
+
+
+def test_a_group_without_a_command_shows_its_help(papyra: Invoke) -> None:
+    result = papyra("persistence")
+    assert result.exit_code == 2
+    assert result.stderr.startswith("Usage: papyra persistence")
+    assert "startup-check" in result.stderr
+    assert "error" not in result.stderr

@@ -64,7 +64,7 @@ def test_recover_mode_exits_3_when_anomalies_remain(papyra: Invoke, shared: Shar
     shared.repairable = False
     result = papyra("doctor", "run", "--mode", "recover", "--store", "shared://")
     assert result.exit_code == 3
-    assert "left 1 anomalies" in result.stderr
+    assert "left 1 anomaly" in result.stderr
 
 
 def test_quarantine_recovery_takes_the_quarantine_dir(papyra: Invoke, shared: SharedStore,
@@ -137,3 +137,16 @@ def test_doctor_reports_its_checks(papyra: Invoke, shared: SharedStore) -> None:
     human = papyra("doctor", "run", "--store", "shared://")
     assert "✔ plugins" in human.stderr
     assert "store is clean" in human.stderr
+
+
+def test_library_log_lines_only_appear_when_asked_for(papyra: Invoke,
+                                                      shared: SharedStore) -> None:
+    shared.damaged = True
+    quiet = papyra("doctor", "run", "--mode", "scan_only", "--store", "shared://")
+    assert "papyra.startup" not in quiet.stderr
+    loud = papyra("--log-level", "WARNING", "doctor", "run", "--mode", "scan_only",
+                  "--store", "shared://")
+    assert "WARNING papyra.startup: startup scan found 1 anomalies" in loud.stderr
+    import logging
+
+    assert logging.getLogger("papyra").handlers == []  # nothing left configured afterwards

@@ -113,3 +113,15 @@ def test_permission_and_io_errors_mean_store_unavailable(papyra: Invoke, shared:
     result = papyra("persistence", "scan", "--store", "shared://")
     assert result.exit_code == code
     assert exc.strerror in one_error_line(result)
+
+
+def test_the_config_files_system_id_and_retention_reach_the_backend(
+        papyra: Invoke, shared: SharedStore, tmp_path: Path) -> None:
+    (tmp_path / "papyra.toml").write_text(
+        '[store]\nurl = "shared://"\n[retention]\nmax_records = 5\n'
+        '[system]\nsystem_id = "orders"\n')
+    assert papyra("persistence", "scan").exit_code == 0
+    assert shared.opened_with["system_id"] == "orders"
+    assert shared.opened_with["retention"].max_records == 5
+    assert papyra("persistence", "scan", "--store", "shared://?system_id=billing").exit_code == 0
+    assert "system_id" not in shared.opened_with  # the URL's own system_id wins

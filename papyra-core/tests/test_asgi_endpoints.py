@@ -260,3 +260,14 @@ def test_importing_papyra_asgi_imports_no_web_framework() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True, timeout=60)
     assert out.stdout.strip() == "[]"
+
+
+async def test_endpoints_wrapped_in_the_lifespan_middleware_are_a_complete_app() -> None:
+    system = System(fresh_store())
+    app = papyra.asgi.LifespanMiddleware(papyra.asgi.Endpoints(system), system)
+    sent = await run_lifespan(app)
+    assert [m["type"] for m in sent] == ["lifespan.startup.complete",
+                                         "lifespan.shutdown.complete"]
+    assert system.calls == ["start", "aclose"]
+    status, _, _ = await call(app, "/health/live")
+    assert status == 200

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import orjson
 import papyra
+import pytest
 from papyra.exporters import StoreProbe, create_exporter, readiness_of
 from papyra.exporters.catalog import SPECS, collect, flatten_snapshot
 from papyra.exporters.json import JsonExporter
@@ -152,3 +154,60 @@ async def test_an_actor_system_source_exports_its_counters_and_its_store() -> No
     assert families["papyra_actor_mailbox_messages"].values == {(): 3}
     assert families["papyra_persistence_records_dropped_total"].values == {("overflow",): 4}
     assert families["papyra_store_append_batches_total"].values == {("memory",): 1}
+
+
+def test_the_opentelemetry_exporter_without_the_extra_says_what_to_install(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import importlib
+    import sys
+
+    for name in [m for m in sys.modules if m == "opentelemetry" or m.startswith("opentelemetry.")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, "opentelemetry", None)
+    monkeypatch.delitem(sys.modules, "papyra.exporters.opentelemetry", raising=False)
+    module = importlib.import_module("papyra.exporters.opentelemetry")
+    try:
+        with pytest.raises(papyra.ConfigError, match=r"papyra-core\[opentelemetry\]"):
+            create_exporter("opentelemetry", fresh_store(),
+                            plugins=papyra.PluginManager(entry_points=False))
+        with pytest.raises(papyra.ConfigError):
+            module.OpenTelemetryExporter(fresh_store())
+    finally:
+        sys.modules.pop("papyra.exporters.opentelemetry", None)
+
+
+class _SlowScanStore(_StoreWithFindings):
+    """Scans take until ``release`` is set (a big store)."""
+
+    def __init__(self) -> None:
+        super().__init__([])
+        self.release = asyncio.Event()
+        self.started = 0
+
+    async def scan(self) -> ScanReport:
+        self.started += 1
+        await self.release.wait()
+        return await super().scan()
+
+
+async def test_a_slow_first_scan_makes_readiness_pending_without_blocking_requests() -> None:
+    store = _SlowScanStore()
+    probe = StoreProbe(store, timeout=0.05, cache_seconds=0, scan_interval=0)
+    first = await probe.readiness()
+    assert (first.ready, first.reason) == (False, "scan_pending")
+    again = await probe.readiness()
+    assert again.reason == "scan_pending"
+    assert store.started == 1  # one scan in flight, never two
+    store.release.set()
+    await asyncio.sleep(0.01)
+    assert (await probe.readiness()).ready
+    await probe.aclose()
+
+
+async def test_closing_a_probe_cancels_its_scan_in_flight() -> None:
+    store = _SlowScanStore()
+    probe = StoreProbe(store, timeout=0.01)
+    await probe.measure()
+    await probe.aclose()
+    assert store.scans == 0

@@ -108,7 +108,7 @@ async def test_recover_that_leaves_anomalies_refuses_to_start_with_exit_3() -> N
     result = await check_store(store, StartupConfig(mode="recover"))
     assert not result.ok
     assert result.exit_code == 3
-    assert "left 1 anomalies" in result.message
+    assert "left 1 anomaly" in result.message
     with pytest.raises(RecoveryIncompleteError) as info:
         require_ok(result)
     assert info.value.exit_code == 3

@@ -137,7 +137,7 @@ class JsonStore(Store):
         bodies = [encode_body(r) for r in records]
         if limit is not None:
             for body in bodies:
-                size = len(body) + 27 + _MAX_SEQ_DIGITS
+                size = len(body) + 25 + _MAX_SEQ_DIGITS
                 if size > limit:
                     raise RecordTooLargeError(
                         f"record of about {size} bytes exceeds max_record_bytes={limit} "

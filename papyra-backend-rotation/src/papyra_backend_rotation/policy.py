@@ -57,6 +57,11 @@ class RotationPolicy:
         _positive_number("max_segment_age_seconds", self.max_segment_age_seconds)
         _positive_int("max_segments", self.max_segments)
         _positive_int("max_total_bytes", self.max_total_bytes)
+        if self.max_total_bytes is not None and self.max_total_bytes < self.max_segment_bytes:
+            raise ConfigError(
+                f"max_total_bytes ({self.max_total_bytes}) is smaller than max_segment_bytes "
+                f"({self.max_segment_bytes}): the active segment alone could exceed the bound; "
+                "lower max_segment_bytes too (a few segments' worth is a good bound)")
 
     @classmethod
     def from_options(cls, options: Mapping[str, Any]) -> RotationPolicy:

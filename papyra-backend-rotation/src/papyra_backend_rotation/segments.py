@@ -75,22 +75,24 @@ class TailCache:
 
     def last_seq(self, path: Path) -> tuple[int | None, int]:
         """``(last seq or None, size)`` of ``path``; raises FileNotFoundError if it vanished."""
+        st = os.stat(path)
+        key = (str(path), *file_identity(st), st.st_size, st.st_mtime_ns)
+        with self._lock:
+            if key in self._cache:
+                return self._cache[key], st.st_size
         fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
         try:
             st = os.fstat(fd)
             key = (str(path), *file_identity(st), st.st_size, st.st_mtime_ns)
-            with self._lock:
-                if key in self._cache:
-                    return self._cache[key], st.st_size
             seq, _end, _term = framing.last_sequenced(fd, st.st_size)
-            value = seq if seq > 0 else None
-            with self._lock:
-                if len(self._cache) > 4096:
-                    self._cache.clear()
-                self._cache[key] = value
-            return value, st.st_size
         finally:
             os.close(fd)
+        value = seq if seq > 0 else None
+        with self._lock:
+            if len(self._cache) > 4096:
+                self._cache.clear()
+            self._cache[key] = value
+        return value, st.st_size
 
 
 def resolve(listing: Listing, tails: TailCache) -> Layout:
@@ -104,7 +106,8 @@ def resolve(listing: Listing, tails: TailCache) -> Layout:
             last, size = tails.last_seq(entry.path)
         except FileNotFoundError:
             continue  # deleted while we looked (maintenance in another process)
-        entry = attrs.evolve(entry, size=size)
+        if size != entry.size:
+            entry = attrs.evolve(entry, size=size)
         seg = Segment(entry=entry, last_seq=last)
         is_last = i == len(entries) - 1
         if live and size == 0 and not is_last:

@@ -10,8 +10,12 @@ from collections.abc import AsyncIterator, Generator, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from papyra.codec import EncodeError
-from papyra.errors import ConfigError, RecordTooLargeError, UnsupportedOperationError
+from papyra.errors import (
+    ConfigError,
+    RecordTooLargeError,
+    StoreUnhealthyError,
+    UnsupportedOperationError,
+)
 from papyra.filelog import migrate
 from papyra.filelog.locking import LogLock
 from papyra.filelog.writer import FSYNC_POLICIES, GroupCommitWriter, encode_body, line_size, stamp
@@ -93,10 +97,7 @@ class RotationStore(Store):
         return self._writer
 
     async def _append(self, records: Sequence[Record]) -> tuple[list[Record], Counter[str]]:
-        try:
-            bodies = [encode_body(r) for r in records]
-        except EncodeError:
-            raise
+        bodies = [encode_body(r) for r in records]  # EncodeError: nothing of the batch written
         if self.max_record_bytes is not None:
             for b in bodies:
                 n = line_size(b, 10**12)
@@ -105,9 +106,11 @@ class RotationStore(Store):
                         f"record of about {n} bytes exceeds max_record_bytes="
                         f"{self.max_record_bytes}")
         writer = self._get_writer()
-        first = await writer.append(bodies)
-        if writer.broken is not None:
-            self.unhealthy_reason = writer.broken
+        try:
+            first = await writer.append(bodies)
+        except StoreUnhealthyError as exc:
+            self.unhealthy_reason = str(exc)  # a failed fsync is never retried
+            raise
         stored: list[Record] = []
         sizes: Counter[str] = Counter()
         for i, (rec, body) in enumerate(zip(records, bodies, strict=True)):
@@ -120,22 +123,12 @@ class RotationStore(Store):
             await asyncio.to_thread(self._writer.close)
         self.lock.close()
 
-    async def _quiesce(self) -> None:
-        """Wait until everything submitted by this process is written (before maintenance)."""
-        if self._writer is not None:
-            await asyncio.to_thread(self._writer.flush)
-
-    def _forget_writer_state(self) -> None:
-        # the writer re-checks identities under the lock anyway; this only saves the stats
-        return None
-
     # ------------------------------------------------------------------ reading
 
     def _read(self, query: ReadQuery) -> AsyncIterator[StoredRecord]:
         return self._read_async(query)
 
     async def _read_async(self, query: ReadQuery) -> AsyncIterator[StoredRecord]:
-        await self._quiesce()
         gen = self._iter_records(query)
 
         def next_batch() -> list[StoredRecord]:
@@ -221,7 +214,6 @@ class RotationStore(Store):
                               backend=self.backend_name)
 
     async def _scan(self) -> ScanReport:
-        await self._quiesce()
         result = await asyncio.to_thread(self._scan_blocking)
         return result.report
 
@@ -233,14 +225,14 @@ class RotationStore(Store):
     async def _recover(
         self, strategy: Any, *, quarantine_dir: str | None, dry_run: bool
     ) -> RecoveryReport:
-        qdir = self._quarantine_dir(quarantine_dir) if strategy.name == "quarantine" else None
+        qdir = (await asyncio.to_thread(self._quarantine_dir, quarantine_dir)
+                if strategy.name == "quarantine" else None)
         before = await self.scan()
         plan = list(strategy.plan(before, quarantine_dir=qdir))
         if dry_run or not plan:
             return RecoveryReport(store=self.url, mode=strategy.name, dry_run=dry_run,
                                   actions=plan if dry_run else [], before=before,
                                   after=None if dry_run else before)
-        await self._quiesce()
 
         def run() -> list[Any]:
             with self.lock.held():
@@ -262,14 +254,12 @@ class RotationStore(Store):
                               before=before, after=after)
 
     async def _compact(self, policy: RetentionPolicy, *, dry_run: bool) -> CompactionReport:
-        await self._quiesce()
         rules = dict(self.retention_rules())
         return await asyncio.to_thread(
             compaction.compact, self.directory, self.lock, self.tails, policy, rules,
             dry_run=dry_run, url=self.url, backend=self.backend_name)
 
     async def _stats(self) -> StoreStats:
-        await self._quiesce()
         return await asyncio.to_thread(self._stats_blocking)
 
     def _stats_blocking(self) -> StoreStats:

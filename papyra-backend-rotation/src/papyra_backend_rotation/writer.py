@@ -64,9 +64,14 @@ class SegmentWriter:
         self.first_timestamp: float | None = None
         self._first_ts_known = False
         self.torn = False
+        self.dirty = False
+        """Bytes were written to the active segment since its last fsync."""
         self.broken: str | None = None
         self.rotations = 0
         self.deleted_segments = 0
+        self._sealed: list[tuple[int, bool]] = []
+        """(fd, written since its last fsync) of segments sealed by the current batch."""
+        self._dir_dirty = False
 
     # ------------------------------------------------------------------ state
 
@@ -105,6 +110,7 @@ class SegmentWriter:
         self.path = active.path
         st = os.fstat(fd)
         self.identity = file_identity(st)
+        self.dirty = True  # another process may not have fsynced what it wrote
         self._learn_tail(st.st_size, floor=max(prev_last, active.first_seq - 1))
 
     def _learn_tail(self, size: int, *, floor: int) -> None:
@@ -161,31 +167,68 @@ class SegmentWriter:
         if self.broken is not None:
             raise StoreUnhealthyError(self.broken)
         with self.lock.held():
-            self._sync()
-            first = self.last_seq + 1
-            lines = [sequence_line(b, first + i) for i, b in enumerate(bodies)]
-            now = time.time()
-            pending: list[bytes] = []
-            pending_size = 0
-            for i, line in enumerate(lines):
-                if self.path is None:
-                    self._rotate(first + i, seal=False)
-                elif self.policy.should_rotate(
-                    active_size=self.known_end + pending_size, incoming=len(line),
-                    active_first_timestamp=self._active_first_timestamp(), now=now,
-                ):
-                    if pending:
-                        self._write(pending, fsync=fsync)
-                        pending, pending_size = [], 0
-                    self._rotate(first + i, seal=True)
-                if self.known_end + pending_size == 0 and not self._first_ts_known:
-                    self.first_timestamp = now  # the segment's age counts from its first write
-                    self._first_ts_known = True
-                pending.append(line)
-                pending_size += len(line)
-            if pending:
-                self._write(pending, fsync=fsync)
-            return first
+            try:
+                return self._write_batch(bodies, fsync=fsync)
+            finally:
+                self._finish_rotations(fsync=fsync)
+
+    def _write_batch(self, bodies: Sequence[bytes], *, fsync: bool) -> int:
+        self._sync()
+        first = self.last_seq + 1
+        lines = [sequence_line(b, first + i) for i, b in enumerate(bodies)]
+        now = time.time()
+        pending: list[bytes] = []
+        pending_size = 0
+        for i, line in enumerate(lines):
+            if self.path is None:
+                self._rotate(first + i, seal=False)
+            elif self.policy.should_rotate(
+                active_size=self.known_end + pending_size, incoming=len(line),
+                active_first_timestamp=self._active_first_timestamp(), now=now,
+            ):
+                if pending:
+                    self._write(pending, fsync=False)  # fsynced with the batch, below
+                    pending, pending_size = [], 0
+                self._rotate(first + i, seal=True)
+            if self.known_end + pending_size == 0 and not self._first_ts_known:
+                self.first_timestamp = now  # the segment's age counts from its first write
+                self._first_ts_known = True
+            pending.append(line)
+            pending_size += len(line)
+        if pending:
+            self._write(pending, fsync=fsync)
+        return first
+
+    def _finish_rotations(self, *, fsync: bool) -> None:
+        """After a batch that rotated: fsync the sealed segments and the directory.
+
+        Done once the new segment's data is fsynced (with ``always``), so the journal commit
+        those fsyncs need has mostly happened already: a rotation costs almost no extra latency.
+        Nothing of the batch is acknowledged before this returns.
+        """
+        sealed, self._sealed = self._sealed, []
+        try:
+            for fd, dirty in sealed:
+                if dirty and (fsync or self.seal_fsync):
+                    try:
+                        os.fsync(fd)
+                    except OSError as exc:
+                        self.broken = (f"fsync of a sealed segment failed "
+                                       f"({os.strerror(exc.errno or errno.EIO)})")
+                        raise FsyncFailedError(self.broken) from None
+                    if self.on_fsync is not None:
+                        self.on_fsync()
+        finally:
+            for fd, _dirty in sealed:
+                os.close(fd)
+        if self._dir_dirty:
+            try:
+                fsync_dir(self.directory)
+            except OSError as exc:
+                self.broken = f"fsync of directory {self.directory} failed ({exc.strerror})"
+                raise FsyncFailedError(self.broken) from None
+            self._dir_dirty = False
+            crashpoint("rotation.after_dir_fsync")
 
     def _write(self, lines: list[bytes], *, fsync: bool) -> None:
         assert self.fd is not None
@@ -209,6 +252,7 @@ class SegmentWriter:
             raise unavailable(self.path, exc, "append to") from None
         self.known_end = start + len(data)
         self.torn = False
+        self.dirty = True
         self.last_seq += count
         crashpoint("append.after_write")
         if fsync:
@@ -231,6 +275,7 @@ class SegmentWriter:
             self.broken = (f"fsync of {self.path} failed ({os.strerror(exc.errno or errno.EIO)});"
                            " records since the last successful fsync may be lost")
             raise FsyncFailedError(self.broken) from None
+        self.dirty = False
         if self.on_fsync is not None:
             self.on_fsync()
 
@@ -244,9 +289,9 @@ class SegmentWriter:
     # ------------------------------------------------------------------ rotation
 
     def _rotate(self, first_seq: int, *, seal: bool) -> None:
+        """Start ``segment-<first_seq>``: created exclusively now, the directory (and the
+        segment it seals) fsynced by :meth:`_finish_rotations` before the batch is done."""
         ensure_dir(self.directory)
-        if seal and self.fd is not None and self.seal_fsync:
-            self._fsync()
         path = self.directory / segment_name(first_seq)
         crashpoint("rotation.before_create")
         try:
@@ -264,18 +309,16 @@ class SegmentWriter:
         except OSError as exc:
             raise unavailable(path, exc, "create segment") from None
         crashpoint("rotation.after_create")
-        try:
-            fsync_dir(self.directory)
-        except OSError as exc:
-            os.close(fd)
-            raise unavailable(self.directory, exc, "fsync directory") from None
-        crashpoint("rotation.after_dir_fsync")
-        self._close_fd()
+        self._dir_dirty = True
+        if self.fd is not None:
+            self._sealed.append((self.fd, self.dirty))
+            self.fd = None
         self.fd = fd
         self.path = path
         self.identity = file_identity(os.fstat(fd))
         self.known_end = 0
         self.torn = False
+        self.dirty = False
         self.first_timestamp = None
         self._first_ts_known = False
         self.rotations += 1
@@ -305,10 +348,7 @@ class SegmentWriter:
             dropped += nxt.first_seq - seg.first_seq
             self.deleted_segments += 1
             crashpoint("retention.after_delete")
-        try:
-            fsync_dir(self.directory)
-        except OSError as exc:
-            raise unavailable(self.directory, exc, "fsync directory") from None
+        self._dir_dirty = True
         if self.on_retention_drop is not None and dropped:
             self.on_retention_drop(dropped)
 

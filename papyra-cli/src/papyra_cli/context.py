@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import logging
 import os
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, TypeVar
@@ -95,10 +96,6 @@ class StoreTarget:
             )
         return self.url
 
-    @property
-    def scheme(self) -> str:
-        return StoreURL.parse(self.require_url()).scheme
-
     def store_kwargs(self) -> dict[str, Any]:
         """Backend options from the config file: ``[store]`` members, retention, system id."""
         return self.store_kwargs_for(self.require_url())
@@ -109,7 +106,7 @@ class StoreTarget:
         if not self.config.retention.unbounded:
             options.setdefault("retention", self.config.retention)
         url = StoreURL.parse(store_url)
-        system_id = self.config.system.get("system_id") or self.config.system.get("id")
+        system_id = self.config.system.get("system_id")
         if system_id and "system_id" not in url.query:
             options.setdefault("system_id", str(system_id))
         return options
@@ -218,6 +215,7 @@ def recovery_modes(ctx: click.Context | None) -> list[str]:
 def _set_debug(ctx: click.Context, param: click.Parameter, value: bool) -> bool:
     if value:
         errors.set_debug(True)
+        logging.getLogger("papyra").setLevel(logging.DEBUG)
     return value
 
 

@@ -20,8 +20,6 @@ import os
 import re
 import sys
 import traceback
-from collections.abc import Sequence
-from typing import Any
 
 import click
 from papyra.codec import DecodeError, EncodeError
@@ -113,6 +111,9 @@ def translate(exc: BaseException) -> int:
         return exc.code
     if isinstance(exc, click.exceptions.Exit):
         return exc.exit_code
+    if isinstance(exc, click.exceptions.NoArgsIsHelpError) and exc.ctx is not None:
+        click.echo(exc.ctx.get_help(), err=True)  # `papyra` alone: the help, as a usage error
+        return USAGE
     if isinstance(exc, click.UsageError):
         error_line(f"{exc.format_message()}{_usage_hint(exc)}")
         return USAGE
@@ -161,17 +162,3 @@ def _silence_stdout() -> None:
         os.close(devnull)
     except (OSError, ValueError):
         pass
-
-
-def run_cli(cli: click.Command, args: Sequence[str] | None = None, *,
-            prog_name: str = "papyra", **extra: Any) -> int:
-    """Invoke ``cli`` and translate whatever it raises. Returns the exit code."""
-    reset()
-    try:
-        result = cli.main(args=list(args) if args is not None else None, prog_name=prog_name,
-                          standalone_mode=False, **extra)
-    except BaseException as exc:
-        if isinstance(exc, SystemExit):
-            return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-        return translate(exc)
-    return result if isinstance(result, int) else OK

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import platform
 import sys
 from collections.abc import Sequence
@@ -9,10 +10,13 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 import click
+from papyra.logging_setup import configure_logging
 from papyra.plugin_manager import PluginManager
 
 from papyra_cli import errors
 from papyra_cli.context import CliState, debug_option
+
+LOG_LEVELS = ("debug", "info", "warning", "error")
 
 CONTEXT_SETTINGS: dict[str, Any] = {
     "help_option_names": ["-h", "--help"],
@@ -25,6 +29,17 @@ def _version(distribution: str) -> str:
         return version(distribution)
     except PackageNotFoundError:
         return "not installed"
+
+
+class CurrentStderr(logging.Handler):
+    """Writes to whatever ``sys.stderr`` is when a line is logged (click's test runner swaps
+    it)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            sys.stderr.write(self.format(record) + "\n")
+        except Exception:
+            self.handleError(record)
 
 
 class PapyraGroup(click.Group):
@@ -66,6 +81,8 @@ class PapyraGroup(click.Group):
         **extra: Any,
     ) -> Any:
         errors.reset()
+        logger = logging.getLogger("papyra")
+        saved = (list(logger.handlers), logger.level, logger.propagate)
         try:
             rv = super().main(args, prog_name or "papyra", complete_var,
                               standalone_mode=False, **extra)
@@ -75,6 +92,10 @@ class PapyraGroup(click.Group):
             code = errors.translate(exc)
         else:
             code = rv if isinstance(rv, int) and not isinstance(rv, bool) else errors.OK
+        finally:  # logging is configured for this invocation only (matters in-process)
+            logger.handlers[:] = saved[0]
+            logger.setLevel(saved[1])
+            logger.propagate = saved[2]
         if standalone_mode:
             sys.exit(code)
         return code
@@ -120,9 +141,14 @@ def build_cli(plugins: PluginManager | None = None) -> PapyraGroup:
     @click.group(cls=PapyraGroup, context_settings=CONTEXT_SETTINGS)
     @click.option("--version", is_flag=True, expose_value=False, is_eager=True,
                   callback=_show_version, help="Show papyra's and every plugin's version.")
+    @click.option("--log-level", type=click.Choice(LOG_LEVELS, case_sensitive=False),
+                  default="error", show_default=True, envvar="PAPYRA_LOG_LEVEL",
+                  show_envvar=True,
+                  help="Also show papyra's own log lines at this level and above on stderr "
+                       "(commands report their results themselves).")
     @debug_option
     @click.pass_context
-    def cli(ctx: click.Context) -> None:
+    def cli(ctx: click.Context, log_level: str) -> None:
         """Check, repair, compact and inspect papyra stores.
 
         A store is named by --store URL, --path FILE_OR_DIR, PAPYRA_STORE or papyra.toml
@@ -132,6 +158,8 @@ def build_cli(plugins: PluginManager | None = None) -> PapyraGroup:
         anomalies, 4 store unavailable, 5 internal error.
         """
         ctx.obj = CliState(plugins=pm)
+        configure_logging("DEBUG" if errors.debug_enabled() else log_level.upper(),
+                          handler=CurrentStderr())
 
     assert isinstance(cli, PapyraGroup)
     cli.plugin_manager = pm

@@ -2,7 +2,9 @@
 
 - :func:`emit_json` writes one JSON document, :func:`emit_ndjson` one compact line per item;
   both through orjson with papyra's codec hook, so any record payload serialises.
-- :func:`say`, :func:`warn` and :func:`table` write human text to stderr.
+- :func:`show` and :func:`table` write a command's human-readable *result* (records, summaries,
+  lists) to stdout, so ``papyra inspect events | grep ActorCrashed`` works.
+- :func:`say` and :func:`warn` write messages (status, progress, diagnostics) to stderr.
 - :func:`activity` shows a progress indicator on stderr while an operation runs, only when
   stderr is a terminal and never with ``--json``.
 """
@@ -57,6 +59,11 @@ def say(message: str = "", *, fg: str | None = None, bold: bool = False) -> None
     click.echo(text, err=True)
 
 
+def show(text: str = "", *, bold: bool = False) -> None:
+    """A line of a command's human-readable result, on stdout (bold only on a terminal)."""
+    click.echo(click.style(text, bold=True) if bold else text)
+
+
 def warn(message: str) -> None:
     say(f"papyra: warning: {message}", fg="yellow")
 
@@ -74,7 +81,7 @@ def terminal_width() -> int:
 
 def table(headers: Sequence[str], rows: Iterable[Sequence[Any]], *,
           max_widths: Sequence[int | None] | None = None) -> None:
-    """A plain aligned table on stderr. ``max_widths`` truncates columns (None = unbounded)."""
+    """A plain aligned table on stdout. ``max_widths`` truncates columns (None = unbounded)."""
     text_rows = [[_cell(v) for v in row] for row in rows]
     if max_widths is not None:
         text_rows = [
@@ -86,13 +93,9 @@ def table(headers: Sequence[str], rows: Iterable[Sequence[Any]], *,
         for i, cell in enumerate(row):
             if i < len(widths):
                 widths[i] = max(widths[i], len(cell))
-    say("  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip(), bold=True)
+    show("  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip(), bold=True)
     for row in text_rows:
-        say("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=False)).rstrip())
-
-
-def format_row(cells: Sequence[str], widths: Sequence[int]) -> str:
-    return "  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=False)).rstrip()
+        show("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=False)).rstrip())
 
 
 def _cell(value: Any) -> str:
@@ -156,10 +159,3 @@ async def activity(label: str, *, enabled: bool) -> AsyncIterator[None]:
         if time.monotonic() - start >= 0.3:
             stream.write("\r\x1b[2K")
             stream.flush()
-
-
-def is_interactive_stdout() -> bool:
-    try:
-        return sys.stdout.isatty()
-    except (AttributeError, ValueError):
-        return False

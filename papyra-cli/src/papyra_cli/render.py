@@ -29,6 +29,13 @@ def when(timestamp: float | None) -> str:
     return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
 
 
+def seq_range(first: int | None, last: int | None) -> str:
+    """``1..12``, or ``-`` for an empty log."""
+    if first is None and last is None:
+        return "-"
+    return f"{'-' if first is None else first}..{'-' if last is None else last}"
+
+
 def scan_summary(report: ScanReport) -> str:
     parts = [plural(report.records, "record")]
     if report.legacy_records:

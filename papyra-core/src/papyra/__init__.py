@@ -9,30 +9,8 @@ Start with :func:`open_store`::
 from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from papyra.actors import (
-    Actor,
-    ActorAddress,
-    ActorContext,
-    ActorInfo,
-    ActorProxy,
-    ActorRef,
-    ActorStoppedError,
-    ActorSystem,
-    ActorTerminated,
-    AskTimeout,
-    AuditReport,
-    Clock,
-    DeadLetter,
-    FailureInfo,
-    ManualClock,
-    Strategy,
-    SupervisionPolicy,
-    SupervisorDecision,
-    SystemHooks,
-    SystemMetrics,
-)
 from papyra.codec import DecodeError, EncodeError
 from papyra.config import PapyraConfig, load_config
 from papyra.errors import (
@@ -65,6 +43,66 @@ from papyra.retention import RetentionPolicy
 from papyra.startup import RecoveryMode, StartupConfig, StartupMode, StartupResult, check_store
 from papyra.store import Capabilities, Store
 from papyra.urls import StoreURL, redact, url_for_path
+
+if TYPE_CHECKING:
+    from papyra.actors import (
+        Actor,
+        ActorAddress,
+        ActorContext,
+        ActorInfo,
+        ActorProxy,
+        ActorRef,
+        ActorStoppedError,
+        ActorSystem,
+        ActorTerminated,
+        AskTimeout,
+        AuditReport,
+        Clock,
+        DeadLetter,
+        FailureInfo,
+        ManualClock,
+        Strategy,
+        SupervisionPolicy,
+        SupervisorDecision,
+        SystemHooks,
+        SystemMetrics,
+    )
+
+# The actor runtime is imported on first use, so tools that only touch stores (the CLI, backends)
+# do not pay for it at start-up.
+_ACTOR_NAMES = frozenset({
+    "Actor",
+    "ActorAddress",
+    "ActorContext",
+    "ActorInfo",
+    "ActorProxy",
+    "ActorRef",
+    "ActorStoppedError",
+    "ActorSystem",
+    "ActorTerminated",
+    "AskTimeout",
+    "AuditReport",
+    "Clock",
+    "DeadLetter",
+    "FailureInfo",
+    "ManualClock",
+    "Strategy",
+    "SupervisionPolicy",
+    "SupervisorDecision",
+    "SystemHooks",
+    "SystemMetrics",
+})
+
+
+def __getattr__(name: str) -> Any:
+    if name in _ACTOR_NAMES:
+        from papyra import actors
+
+        value = getattr(actors, name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'papyra' has no attribute {name!r}")
+
 
 try:
     __version__ = version("papyra-core")

@@ -20,6 +20,7 @@ import base64
 import dataclasses
 import hashlib
 import math
+import operator
 import zlib
 from collections.abc import Callable, Mapping
 from typing import Any, Final
@@ -389,6 +390,18 @@ _new_gap = _fast_constructor(
 )
 
 
+def _fast_event(d: dict[str, Any], seq: int | None, rid: str) -> Any:
+    try:
+        sid, ts = d["system_id"], d["timestamp"]
+        address, event_type, payload = d["actor_address"], d["event_type"], d["payload"]
+    except KeyError:
+        return None
+    if (type(sid) is str and type(address) is str and type(event_type) is str
+            and type(payload) is dict and (type(ts) is float or type(ts) is int)):
+        return _new_event(sid, ts, rid, seq, False, address, event_type, payload)
+    return None
+
+
 def _count(value: Any) -> bool:
     return type(value) is int and value >= 0
 
@@ -446,10 +459,30 @@ _crc32 = zlib.crc32
 _orjson_loads = orjson.loads
 
 _FAST: Final[dict[Any, Callable[[dict[str, Any], int | None, str], Any]]] = {
+    "event": _fast_event,
     "audit": _fast_audit,
     "dead_letter": _fast_dead_letter,
     "gap": _fast_gap,
 }
+
+
+_event_items = operator.itemgetter("v", "id", "kind", "seq", "system_id", "timestamp",
+                                   "actor_address", "event_type", "payload")
+
+
+def _decode_fast_or_checked(d: Any) -> StoredRecord:
+    """A v1 line's parsed members: the fast builders when every check passes, else the
+    checked path (precise errors)."""
+    if type(d) is dict:
+        v, seq, rid, kind = d.get("v"), d.get("seq"), d.get("id"), d.get("kind")
+        if (type(v) is int and v == FORMAT_VERSION and type(rid) is str and len(rid) == 32
+                and (seq is None or (type(seq) is int and seq >= 1)) and type(kind) is str):
+            fast = _FAST.get(kind)
+            if fast is not None:
+                rec: StoredRecord | None = fast(d, seq, rid)
+                if rec is not None:
+                    return rec
+    return _decode_v1(d)
 
 
 def decode(line: bytes) -> StoredRecord:
@@ -474,29 +507,17 @@ def decode(line: bytes) -> StoredRecord:
         except orjson.JSONDecodeError:
             d = _loads(body)
         try:
-            v, rid, kind, seq = d["v"], d["id"], d["kind"], d.get("seq")
-        except (KeyError, TypeError, AttributeError):
-            return _decode_v1(d)
-        if (type(v) is int and v == FORMAT_VERSION and type(rid) is str and len(rid) == 32
-                and (seq is None or (type(seq) is int and seq >= 1))):
-            if kind == "event":  # the common case, inline
-                try:
-                    sid, ts = d["system_id"], d["timestamp"]
-                    address, event_type, payload = (d["actor_address"], d["event_type"],
-                                                    d["payload"])
-                except KeyError:
-                    return _decode_v1(d)
-                if (type(sid) is str and type(address) is str and type(event_type) is str
-                        and type(payload) is dict and (type(ts) is float or type(ts) is int)):
-                    return _new_event(sid, ts, rid, seq, False, address, event_type,  # type: ignore[no-any-return]
-                                      payload)
-            else:
-                fast = _FAST.get(kind)
-                if fast is not None:
-                    rec: StoredRecord | None = fast(d, seq, rid)
-                    if rec is not None:
-                        return rec
-        return _decode_v1(d)
+            v, rid, kind, seq, sid, ts, address, event_type, payload = _event_items(d)
+        except (KeyError, TypeError):
+            return _decode_fast_or_checked(d)
+        if (kind == "event" and type(v) is int and v == FORMAT_VERSION and type(rid) is str
+                and len(rid) == 32 and type(seq) is int and seq >= 1 and type(sid) is str
+                and type(address) is str and type(event_type) is str and type(payload) is dict
+                and (type(ts) is float or type(ts) is int)):
+            # the common case (an event with its seq) checked and built inline
+            return _new_event(sid, ts, rid, seq, False, address, event_type,  # type: ignore[no-any-return]
+                              payload)
+        return _decode_fast_or_checked(d)
     if not line:
         raise DecodeError("invalid_json", "empty line")
     d = _loads(line)

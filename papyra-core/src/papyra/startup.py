@@ -138,18 +138,24 @@ async def check_store(store: Any, config: StartupConfig) -> StartupResult:
                     store.url)
         return StartupResult(store=store.url, mode=mode, recovery_mode=rmode, scan=scan,
                              recovery=None, ok=True,
-                             message=f"{n} anomalies found and left in place (scan_only)")
+                             message=f"{_count(n, 'anomaly')} found and left in place (scan_only)")
     if mode is StartupMode.FAIL_ON_ANOMALY:
         return StartupResult(store=store.url, mode=mode, recovery_mode=rmode, scan=scan,
                              recovery=None, ok=False,
-                             message=f"{n} anomalies found; refusing to start (fail_on_anomaly)")
+                             message=f"{_count(n, 'anomaly')} found; refusing to start")
     recovery = await store.recover(rmode, quarantine_dir=config.quarantine_dir)
     ok = recovery.clean
     left = len(recovery.after.errors) if recovery.after is not None else n
-    message = (f"recovered with {rmode}: {len(recovery.actions)} actions, store is clean" if ok
-               else f"recovery with {rmode} left {left} anomalies")
+    done = _count(len(recovery.actions), "action")
+    message = (f"recovered with {rmode}: {done}, store is clean" if ok
+               else f"recovery with {rmode} left {_count(left, 'anomaly')}")
     return StartupResult(store=store.url, mode=mode, recovery_mode=rmode, scan=scan,
                          recovery=recovery, ok=ok, message=message)
+
+
+def _count(n: int, noun: str) -> str:
+    plural = "anomalies" if noun == "anomaly" else f"{noun}s"
+    return f"{n} {noun if n == 1 else plural}"
 
 
 def require_ok(result: StartupResult) -> StartupResult:

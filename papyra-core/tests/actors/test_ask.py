@@ -65,3 +65,16 @@ async def test_pending_asks_fail_when_the_actor_stops_after_a_crash(
     with pytest.raises(ActorStoppedError):
         await second
     assert [d.expects_reply for d in system.dead_letters.messages] == [True]
+
+
+async def test_an_ask_in_flight_fails_when_its_stuck_actor_is_cancelled() -> None:
+    from actor_helpers import memory_store
+
+    async with ActorSystem(system_id="test", persistence=memory_store(),
+                           stop_timeout=0.05) as system:
+        ref = system.spawn(Sleepy)
+        pending = asyncio.create_task(ref.ask(3600))
+        await asyncio.sleep(0.01)
+        await ref.stop()
+        with pytest.raises(ActorStoppedError, match="before replying"):
+            await asyncio.wait_for(pending, 1)

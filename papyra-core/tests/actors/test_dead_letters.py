@@ -79,3 +79,29 @@ async def test_dead_letter_payload_hook_redacts_what_is_persisted(store: MemoryS
         assert system.dead_letters.messages[0].message["card"] == "4242424242424242"
     [row] = await store.read_all(kinds="dead_letter")
     assert row.payload == {"order": 1, "card": "****"}
+
+
+async def test_dead_letter_payloads_are_made_json_safe_by_the_codec(store: MemoryStore) -> None:
+    from dataclasses import dataclass
+
+    @dataclass
+    class Order:
+        order_id: int
+        items: tuple[str, ...]
+
+    class Opaque:
+        def __repr__(self) -> str:
+            return "<Opaque thing>"
+
+    async with ActorSystem(system_id="test", persistence=store) as system:
+        ref = system.spawn(Echo)
+        await ref.stop()
+        for message in (Order(7, ("tea",)), Opaque(), {"when": {1, 2}}):
+            with pytest.raises(ActorStoppedError):
+                await ref.tell(message)
+    rows = await store.read_all(kinds="dead_letter")
+    assert [(r.message_type, r.payload) for r in rows] == [
+        ("Order", {"order_id": 7, "items": ["tea"]}),
+        ("Opaque", "<Opaque thing>"),
+        ("dict", {"when": [1, 2]}),
+    ]

@@ -268,3 +268,18 @@ async def test_a_recovered_store_is_reported_once_and_gets_the_new_records(
     assert sum("retry" in m for m in messages) == 1
     assert sum("succeed again (1 records dropped" in m for m in messages) == 1
     assert len(await failing.read_all(kinds="event")) == 3
+
+
+async def test_one_metrics_object_can_count_several_systems() -> None:
+    from papyra import SystemMetrics
+
+    shared = SystemMetrics()
+    first = ActorSystem(system_id="a", persistence=memory_store(), metrics=shared)
+    second = ActorSystem(system_id="b", persistence=memory_store(), metrics=shared)
+    async with first, second:
+        first.spawn(Echo)
+        second.spawn(Echo)
+        await settle()
+        assert shared.snapshot()["actors_alive"] == 2
+    snap = shared.snapshot()
+    assert (snap["actors_spawned"], snap["actors_stopped"], snap["actors_alive"]) == (2, 2, 0)

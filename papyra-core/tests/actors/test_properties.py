@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from actor_helpers import memory_store
+from actor_helpers import Echo, FailingStore, memory_store
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from papyra import Actor, ActorRef, ActorStoppedError, ActorSystem, Strategy, SupervisionPolicy
+from papyra.backends.memory import MemoryStore
 
 policies = st.sampled_from([Strategy.STOP, Strategy.RESTART, Strategy.ESCALATE])
 ops = st.lists(
@@ -71,3 +72,34 @@ async def test_every_started_actor_has_one_final_stop_after_its_children(
         parent = info[address]._rt.parent
         if parent is not None:
             assert stop_seq[address] < stop_seq[parent.addr]
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(failures=st.lists(st.booleans(), min_size=1, max_size=12),
+       actors=st.integers(1, 15), attempts=st.integers(1, 3))
+async def test_every_record_is_either_written_or_counted_as_dropped(
+    failures: list[bool], actors: int, attempts: int
+) -> None:
+    """A store failing in any pattern: nothing crashes, nothing is lost without being counted."""
+    class Flaky(FailingStore):
+        async def _append(self, records: Any) -> Any:
+            fail = failures[self.attempts % len(failures)]
+            self.attempts += 1
+            if fail:
+                raise OSError(5, "Input/output error")
+            return await MemoryStore._append(self, records)
+
+    store = Flaky()
+    async with ActorSystem(system_id="test", persistence=store, max_attempts=attempts,
+                           batch_size=4) as system:
+        system._queue.backoff_initial = 0.0001  # type: ignore[union-attr]
+        refs = [system.spawn(Echo) for _ in range(actors)]
+        for ref in refs[::2]:
+            await ref.stop()
+        system.audit()
+    m = system.metrics
+    enqueued = sum(m.records_enqueued.values())
+    written = sum(m.records_written.values())
+    assert enqueued == 2 * actors + 1
+    assert enqueued == written + m.records_dropped["failed"] + m.records_dropped["closed"]
+    assert len(await store.read_all()) == written

@@ -125,3 +125,19 @@ async def test_from_config_rejects_unknown_system_options(tmp_path: Path) -> Non
     config.write_text("[system]\nthreads = 4\n")
     with pytest.raises(ConfigError, match="threads"):
         ActorSystem.from_config(config, env={})
+
+
+async def test_hooks_see_the_startup_check_even_when_it_fails() -> None:
+    from papyra import StartupResult, SystemHooks
+
+    seen: list[StartupResult] = []
+
+    class Watch(SystemHooks):
+        def on_startup(self, result: StartupResult) -> None:
+            seen.append(result)
+
+    with pytest.raises(AnomaliesFoundError):
+        await ActorSystem(system_id="test", persistence=DamagedStore(), hooks=Watch()).start()
+    async with ActorSystem(system_id="test", persistence=memory_store(), hooks=Watch()):
+        pass
+    assert [r.ok for r in seen] == [False, True]

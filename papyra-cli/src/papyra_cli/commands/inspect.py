@@ -13,7 +13,7 @@ import asyncio
 import fnmatch
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import attrs
@@ -23,10 +23,19 @@ from papyra.errors import StoreNotFoundError
 from papyra.records import AuditRecord, DeadLetterRecord, EventRecord, GapRecord, StoredRecord
 from papyra.store import Store
 
-from papyra_cli import errors, render
+from papyra_cli import render
 from papyra_cli.commands.persistence import require_existing
 from papyra_cli.context import StoreTarget, common_options
-from papyra_cli.output import emit_json, emit_line, human_bytes, say, table, terminal_width
+from papyra_cli.output import (
+    activity,
+    emit_json,
+    emit_line,
+    human_bytes,
+    say,
+    show,
+    table,
+    terminal_width,
+)
 from papyra_cli.params import Duration, PointInTime
 
 FOLLOW_DEFAULT_LIMIT = 10
@@ -78,21 +87,39 @@ def _glob(value: str | None, pattern: str | None) -> bool:
 
 
 async def select(store: Store, sel: Selection, *, max_seq: int | None = None
-                 ) -> list[StoredRecord]:
-    """The records ``sel`` asks for, in the order they are to be printed."""
+                 ) -> AsyncIterator[StoredRecord]:
+    """The records ``sel`` asks for, in the order they are to be printed.
+
+    Streams (constant memory) unless the newest N of a client-side filtered selection are
+    asked for, which holds N records.
+    """
     if not sel.client_filtered and max_seq is None:
-        return [r async for r in store.read(kinds=sel.kind, since=sel.since, until=sel.until,
-                                            limit=sel.limit, newest_first=sel.newest_first)]
-    picked: list[StoredRecord] = []
-    async for rec in store.read(kinds=sel.kind, since=sel.since, until=sel.until,
-                                newest_first=True):
+        async for rec in store.read(kinds=sel.kind, since=sel.since, until=sel.until,
+                                    limit=sel.limit, newest_first=sel.newest_first):
+            yield rec
+        return
+
+    def wanted(rec: StoredRecord) -> bool:
         if max_seq is not None and rec.seq is not None and rec.seq > max_seq:
-            continue
-        if sel.matches(rec):
-            picked.append(rec)
-            if sel.limit is not None and len(picked) >= sel.limit:
-                break
-    return picked if sel.newest_first else picked[::-1]
+            return False
+        return sel.matches(rec)
+
+    if sel.limit is None:
+        async for rec in store.read(kinds=sel.kind, since=sel.since, until=sel.until,
+                                    newest_first=sel.newest_first):
+            if wanted(rec):
+                yield rec
+        return
+    picked: list[StoredRecord] = []
+    if sel.limit > 0:
+        async for rec in store.read(kinds=sel.kind, since=sel.since, until=sel.until,
+                                    newest_first=True):
+            if wanted(rec):
+                picked.append(rec)
+                if len(picked) >= sel.limit:
+                    break
+    for rec in (picked if sel.newest_first else reversed(picked)):
+        yield rec
 
 
 async def newest_seq(store: Store) -> int | None:
@@ -149,7 +176,7 @@ class Printer:
         if self.json or self.header_done:
             return
         self.header_done = True
-        say(self._row([name for name, _ in COLUMNS[self.kind]]), bold=True)
+        show(self._row([name for name, _ in COLUMNS[self.kind]]), bold=True)
 
     def _row(self, values: list[str]) -> str:
         parts = []
@@ -167,7 +194,7 @@ class Printer:
             emit_line(codec.to_json_dict(rec))
         else:
             self.header()
-            say(self._row(cells(rec)))
+            show(self._row(cells(rec)))
 
 
 # --------------------------------------------------------------------------- commands
@@ -207,25 +234,24 @@ def _show(target: StoreTarget, sel: Selection, *, json_: bool, follow: bool, int
     async def body(store: Store) -> int:
         await require_existing(store)
         cursor = await newest_seq(store) if follow else None
-        records = await select(store, sel, max_seq=cursor)
-        for rec in records:
+        printed = 0
+        async for rec in select(store, sel, max_seq=cursor):
             printer.record(rec)
+            printed += 1
         if not follow:
-            if not records and not json_:
+            if not printed and not json_:
                 say(f"no {sel.kind.replace('_', ' ')} records match")
-            return len(records)
+            return printed
         printer.header()
         await follow_store(store, sel, printer, cursor or 0, interval=interval,
                            stop_after=timeout)
-        return len(records)
+        return printed
 
     try:
         target.run(body)
     except KeyboardInterrupt:
-        if not follow:
+        if not follow:  # Ctrl-C is how one stops following: a normal end
             raise
-    except BrokenPipeError:
-        raise
 
 
 async def follow_store(store: Store, sel: Selection, printer: Printer, cursor: int, *,
@@ -326,11 +352,12 @@ def summary(target: StoreTarget, json_: bool, top: int) -> None:
             newest_audit = rec
         targets: Counter[str] = Counter()
         event_types: Counter[str] = Counter()
-        async for rec in store.read(kinds=["event", "dead_letter"]):
-            if isinstance(rec, DeadLetterRecord):
-                targets[rec.target or "-"] += 1
-            elif isinstance(rec, EventRecord):
-                event_types[rec.event_type] += 1
+        async with activity(f"reading {store.url}", enabled=not json_):
+            async for rec in store.read(kinds=["event", "dead_letter"]):
+                if isinstance(rec, DeadLetterRecord):
+                    targets[rec.target or "-"] += 1
+                elif isinstance(rec, EventRecord):
+                    event_types[rec.event_type] += 1
         out: dict[str, Any] = {"store": store.url, "backend": store.backend_name}
         out.update(stats.to_dict())
         out["newest_audit"] = codec.to_json_dict(newest_audit) if newest_audit else None
@@ -345,31 +372,28 @@ def summary(target: StoreTarget, json_: bool, top: int) -> None:
         emit_json(out)
         return
     kinds = out.get("records_by_kind", {})
-    say(f"store:        {out['store']} ({out['backend']})")
-    say(f"records:      {out['records']}  (events {kinds.get('event', 0)}, audits "
+    show(f"store:        {out['store']} ({out['backend']})")
+    show(f"records:      {out['records']}  (events {kinds.get('event', 0)}, audits "
         f"{kinds.get('audit', 0)}, dead letters {kinds.get('dead_letter', 0)})")
-    say(f"size:         {human_bytes(out['bytes'])}")
-    say(f"seq:          {out['first_seq']}..{out['last_seq']}")
-    say(f"oldest:       {render.when(out['oldest_timestamp'])}")
-    say(f"newest:       {render.when(out['newest_timestamp'])}")
+    show(f"size:         {human_bytes(out['bytes'])}")
+    show(f"seq:          {render.seq_range(out['first_seq'], out['last_seq'])}")
+    show(f"oldest:       {render.when(out['oldest_timestamp'])}")
+    show(f"newest:       {render.when(out['newest_timestamp'])}")
     audit = out["newest_audit"]
     if audit is None:
-        say("newest audit: none")
+        show("newest audit: none")
     else:
-        say(f"newest audit: {render.when(audit['timestamp'])}  total={audit['total_actors']} "
+        show(f"newest audit: {render.when(audit['timestamp'])}  total={audit['total_actors']} "
             f"alive={audit['alive_actors']} stopping={audit['stopping_actors']} "
             f"restarting={audit['restarting_actors']} dead_letters="
             f"{audit['dead_letters_count']}")
     if out["top_event_types"]:
-        say("event types:")
+        show("event types:")
         table(("  COUNT", "EVENT TYPE"),
               [(f"  {e['count']}", e["event_type"]) for e in out["top_event_types"]])
     if out["top_dead_letter_targets"]:
-        say("top dead-letter targets:")
+        show("top dead-letter targets:")
         table(("  COUNT", "TARGET"),
               [(f"  {t['count']}", t["target"]) for t in out["top_dead_letter_targets"]])
     elif not kinds.get("dead_letter"):
-        say("dead letters: none")
-
-
-__all__ = ["errors", "inspect"]
+        show("dead letters: none")

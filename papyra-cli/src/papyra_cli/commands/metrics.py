@@ -36,6 +36,7 @@ from papyra.store import Store
 from papyra_cli import errors
 from papyra_cli.context import StoreTarget, debug_option, run_async, store_options
 from papyra_cli.output import emit_json, human_bytes, say, table, warn
+from papyra_cli.output import show as show_line
 
 log = logging.getLogger("papyra.cli")
 
@@ -86,7 +87,7 @@ def _human_age(seconds: float | None) -> str:
 
 
 def _render_human(doc: dict[str, Any]) -> None:
-    say(f"store    {doc['store']} ({doc['backend']})")
+    show_line(f"store    {doc['store']} ({doc['backend']})")
     kinds = doc["records_by_kind"] or {}
     rows: list[tuple[str, Any]] = [
         ("records", doc["records"]),
@@ -169,6 +170,7 @@ class MetricsServer(ThreadingHTTPServer):
 class MetricsHandler(BaseHTTPRequestHandler):
     server: MetricsServer
     protocol_version = "HTTP/1.1"
+    timeout = 30  # seconds a client may keep an idle or slow connection (no slowloris)
 
     def version_string(self) -> str:
         return "papyra"
@@ -291,6 +293,7 @@ async def _serve(store: Store, *, host: str, port: int, token: str | None,
         await asyncio.to_thread(server.shutdown)
         server.server_close()
         await asyncio.to_thread(thread.join, 5)
+        await probe.aclose()
         await store.aclose()
         say("papyra: metrics server stopped")
 
@@ -308,7 +311,8 @@ async def _serve(store: Store, *, host: str, port: int, token: str | None,
 @click.option("--cache-seconds", type=float, default=1.0, show_default=True,
               help="Reuse one measurement for requests this close together.")
 @click.option("--timeout", type=float, default=10.0, show_default=True,
-              help="Give up on a store that does not answer within this many seconds.")
+              help="Give up on a store that does not answer within this many seconds "
+                   "(scans run in the background and are not limited).")
 @click.option("--log-format", type=click.Choice(["text", "json"]), default="text",
               show_default=True, help="Format of log lines on stderr.")
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"],

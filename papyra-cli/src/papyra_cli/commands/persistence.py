@@ -15,7 +15,7 @@ from papyra.store import Store
 from papyra_cli import errors, render
 from papyra_cli.commands.migrate import migrate
 from papyra_cli.context import StoreTarget, common_options, recovery_modes
-from papyra_cli.output import activity, emit_json, human_bytes, say, table
+from papyra_cli.output import activity, emit_json, human_bytes, say, show, table
 from papyra_cli.params import STARTUP_MODES, Duration, Mode, Size
 
 
@@ -190,24 +190,24 @@ def inspect_store(target: StoreTarget, json_: bool, show_metrics: bool) -> None:
         emit_json(info)
         return
     stats = info["stats"]
-    say(f"store:       {info['store']}  (from {info['source']})")
-    say(f"backend:     {info['backend']}")
+    show(f"store:       {info['store']}  (from {info['source']})")
+    show(f"backend:     {info['backend']}")
     caps = [k for k, v in info["capabilities"].items() if v]
-    say(f"can:         {', '.join(caps) or '-'}")
+    show(f"can:         {', '.join(caps) or '-'}")
     retention = {k: v for k, v in info["retention"].items() if v is not None}
-    say("retention:   " + (", ".join(f"{k}={v}" for k, v in retention.items()) or "unbounded"))
+    show("retention:   " + (", ".join(f"{k}={v}" for k, v in retention.items()) or "unbounded"))
     if isinstance(stats, dict):
         kinds = stats.get("records_by_kind", {})
-        say(f"records:     {stats.get('records')} "
+        show(f"records:     {stats.get('records')} "
             f"({', '.join(f'{k}: {v}' for k, v in sorted(kinds.items())) or 'none'})")
-        say(f"size:        {human_bytes(stats.get('bytes'))}")
-        say(f"seq:         {stats.get('first_seq')}..{stats.get('last_seq')}")
-        say(f"time range:  {render.when(stats.get('oldest_timestamp'))} .. "
+        show(f"size:        {human_bytes(stats.get('bytes'))}")
+        show(f"seq:         {render.seq_range(stats.get('first_seq'), stats.get('last_seq'))}")
+        show(f"time range:  {render.when(stats.get('oldest_timestamp'))} .. "
             f"{render.when(stats.get('newest_timestamp'))}")
     health = info["health"]
-    say(f"health:      {'ok' if health['ok'] else 'NOT OK: ' + str(health['reason'])}")
+    show(f"health:      {'ok' if health['ok'] else 'NOT OK: ' + str(health['reason'])}")
     if show_metrics and info["metrics"] is not None:
-        say("metrics:")
+        show("metrics:")
         rows = [(k, v) for k, v in info["metrics"].items() if not isinstance(v, dict)]
         rows += [(k, ", ".join(f"{lk}={lv}" for lk, lv in v.items()) or "0")
                  for k, v in info["metrics"].items()

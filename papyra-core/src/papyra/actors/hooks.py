@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from papyra.actors.metrics import SystemMetrics
     from papyra.actors.supervision import Strategy, SupervisorDecision
     from papyra.records import EventRecord
+    from papyra.startup import StartupResult
 
 log = logging.getLogger("papyra.actors")
 
@@ -54,6 +55,10 @@ class SystemHooks:
     def on_audit(self, report: AuditReport) -> Any:
         return None
 
+    def on_startup(self, result: StartupResult) -> Any:
+        """The startup check ran (called before ``start()`` raises for a failed check)."""
+        return None
+
 
 class HookRunner:
     """Calls hooks in isolation; owns the tasks of async hooks."""
@@ -72,7 +77,8 @@ class HookRunner:
         self.tasks: set[asyncio.Task[Any]] = set()
         # which hook names anyone overrides (skip the dispatch cost otherwise)
         self.active = {
-            name for name in ("on_event", "on_dead_letter", "on_failure", "on_audit")
+            name for name in ("on_event", "on_dead_letter", "on_failure", "on_audit",
+                              "on_startup")
             if any(getattr(type(h), name, None) is not getattr(SystemHooks, name)
                    for h in self.hooks)
         }

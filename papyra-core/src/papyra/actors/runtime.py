@@ -54,6 +54,7 @@ class ActorRuntime:
         "dead",
         "done",
         "factory",
+        "inflight",
         "instance",
         "instance_started",
         "mailbox",
@@ -110,6 +111,7 @@ class ActorRuntime:
         self.stop_reason = "stopped"
         self.done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.task: asyncio.Task[None] | None = None
+        self.inflight: asyncio.Future[Any] | None = None  # the ask being handled
         self.ref: ActorRef = None  # type: ignore[assignment]  # set right after construction
 
     @property

@@ -246,6 +246,7 @@ class ActorSystem:
             try:
                 result = await check_store(store, self.startup_config)
                 self.startup_result = result
+                self.hooks.call("on_startup", result)
                 if not result.ok:
                     log.error("startup check of %s failed: %s", store.url, result.message)
                 require_ok(result)
@@ -400,6 +401,12 @@ class ActorSystem:
             if rec is not None and self._queue is not None:
                 await self._queue.put(rec)
             self._resolve(rt)
+        except BaseException as exc:  # SystemExit, KeyboardInterrupt from user code
+            rec = self._finish(rt, f"terminated: {_error_text(exc)}")
+            if rec is not None and self._queue is not None:
+                self._queue.put_nowait(rec)
+            self._resolve(rt)
+            raise
 
     async def _start_instance(self, rt: ActorRuntime) -> bool:
         """Run ``on_start`` (again after each restart); False when the actor must stop."""
@@ -435,6 +442,7 @@ class ActorSystem:
             if t is Ask:
                 fut = msg.future
                 m = msg.message
+                rt.inflight = fut
                 try:
                     if type(m) in proxy_types:
                         result = await dispatch(rt.instance, m)
@@ -567,6 +575,9 @@ class ActorSystem:
         rt.dead = True
         rt.stopping = True
         rt.accepting = False
+        inflight = rt.inflight
+        if inflight is not None and not inflight.done():
+            inflight.set_exception(ActorStoppedError(f"actor {rt.addr} stopped before replying"))
         for item in rt.mailbox.drain():
             if type(item) is Ask:
                 self._dead_letter_nowait(rt.address, item.message, True)

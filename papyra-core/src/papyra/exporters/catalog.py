@@ -113,8 +113,7 @@ SPECS: tuple[MetricSpec, ...] = (
     _store("papyra_store_recoveries_total", "counter", "Recoveries run, by recovery mode.",
            "mode", count_unit="{recovery}"),
     _store("papyra_store_records_dropped_total", "counter",
-           "Records removed or never written, by reason "
-           "(retention, repair, overflow, segment_limit).", "reason"),
+           "Records removed from the store, by reason (retention, repair).", "reason"),
     _store("papyra_store_records_quarantined_total", "counter",
            "Records copied into quarantine by recovery."),
     _store("papyra_store_compactions_total", "counter", "Compactions run (dry runs excluded).",

@@ -13,6 +13,7 @@ therefore re-scans once, after a short pause, when the only findings are at the 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -42,6 +43,8 @@ class StoreGauges:
     scan: LastScan | None = None
     error: str | None = None
     """Why the store is not up (no secrets: papyra errors carry redacted URLs)."""
+    scan_pending: bool = False
+    """The first scan has not finished yet (a big store): cleanliness is not known."""
     measured_at: float = attrs.field(factory=time.time)
 
     def to_dict(self) -> dict[str, Any]:
@@ -51,6 +54,7 @@ class StoreGauges:
             "up": self.up,
             "exists": self.exists,
             "error": self.error,
+            "scan_pending": self.scan_pending,
             "measured_at": self.measured_at,
             "stats": self.stats.to_dict() if self.stats is not None else None,
             "last_scan": self.scan.to_dict() if self.scan is not None else None,
@@ -63,7 +67,8 @@ class Readiness:
 
     ready: bool
     reason: str | None = None
-    """``unreachable``, ``unhealthy``, ``anomalies``, ``not_started``, ``closing`` or None."""
+    """``unreachable``, ``unhealthy``, ``anomalies``, ``scan_pending``, ``not_started``,
+    ``closing`` or None."""
     detail: str | None = None
     checks: dict[str, Any] = attrs.field(factory=dict)
 
@@ -91,6 +96,10 @@ def readiness_of(gauges: StoreGauges) -> Readiness:
         reason = "unhealthy" if gauges.error and gauges.error.startswith("unhealthy") else (
             "unreachable")
         return Readiness(ready=False, reason=reason, detail=gauges.error, checks=checks)
+    if gauges.scan_pending:
+        return Readiness(ready=False, reason="scan_pending",
+                         detail="the first scan of the store has not finished yet",
+                         checks=checks)
     if gauges.scan is not None and not gauges.scan.clean:
         kinds = ", ".join(f"{k} x{n}" for k, n in sorted(gauges.scan.anomalies.items()))
         return Readiness(ready=False, reason="anomalies",
@@ -99,7 +108,14 @@ def readiness_of(gauges: StoreGauges) -> Readiness:
 
 
 class StoreProbe:
-    """Measures one store, read-only, with caching. Share one probe between endpoints."""
+    """Measures one store, read-only, with caching. Share one probe between endpoints.
+
+    ``health()`` and ``stats()`` run in the request, bounded by ``timeout``. Scans can take long
+    on a big store, so a due scan runs in the background while requests get the previous
+    result; only the very first one is waited for (up to ``timeout``; until it finishes the
+    scan is *pending*). ``measure(force=True)`` (one-shot callers such as ``papyra metrics
+    show``) scans inline without a time limit. Call :meth:`aclose` to stop a scan in flight.
+    """
 
     def __init__(
         self,
@@ -126,7 +142,9 @@ class StoreProbe:
         self._last_at = float("-inf")
         self._scan: LastScan | None = None
         self._scan_at = float("-inf")
-        self._exists = True
+        self._scan_error: str | None = None
+        self._scan_missing = False
+        self._scan_task: asyncio.Task[None] | None = None
 
     @property
     def backend(self) -> str:
@@ -142,64 +160,94 @@ class StoreProbe:
             now = self._clock()
             if not force and self._last is not None and now - self._last_at < self.cache_seconds:
                 return self._last
-            try:
-                async with asyncio.timeout(self.timeout):
-                    gauges = await self._measure(force=force)
-            except TimeoutError:
-                gauges = StoreGauges(backend=self.backend, store=self.url, up=False,
-                                     error=f"timed out after {self.timeout:g}s")
+            gauges = await self._measure(force=force)
             self._last, self._last_at = gauges, self._clock()
             return gauges
 
     async def readiness(self, *, force: bool = False) -> Readiness:
         return readiness_of(await self.measure(force=force))
 
+    async def aclose(self) -> None:
+        """Cancel a background scan in flight and wait for it."""
+        task, self._scan_task = self._scan_task, None
+        if task is not None and not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    def _gauges(self, **fields: Any) -> StoreGauges:
+        return StoreGauges(backend=self.backend, store=self.url, **fields)
+
     async def _measure(self, *, force: bool) -> StoreGauges:
-        backend, url = self.backend, self.url
+        try:
+            async with asyncio.timeout(self.timeout):
+                reached = await self._reach()
+        except TimeoutError:
+            return self._gauges(up=False, error=f"unreachable: timed out after {self.timeout:g}s")
+        if isinstance(reached, StoreGauges):
+            return reached
+        exists, stats = reached
+        if not self.scan_enabled:
+            # No scans of our own: report the store's last scan (e.g. the startup check's).
+            metrics = getattr(self.store, "metrics", None)
+            last = getattr(metrics, "last_scan", None)
+            return self._gauges(up=True, exists=exists, stats=stats,
+                                scan=last if isinstance(last, LastScan) else None)
+        if not exists:
+            self._scan = None
+            return self._gauges(up=True, exists=False, stats=stats)
+        if force:
+            await self.aclose()
+            await self._run_scan()
+        else:
+            await self._refresh_scan()
+        if self._scan_missing:
+            return self._gauges(up=True, exists=False, stats=stats)
+        if self._scan_error is not None:
+            return self._gauges(up=False, stats=stats, error=self._scan_error)
+        return self._gauges(up=True, stats=stats, scan=self._scan,
+                            scan_pending=self._scan is None)
 
-        def gauges(**fields: Any) -> StoreGauges:
-            return StoreGauges(backend=backend, store=url, **fields)
-
+    async def _reach(self) -> StoreGauges | tuple[bool, StoreStats | None]:
+        """health() and stats(): gauges for an unreachable store, else (exists, stats)."""
         try:
             health = await self.store.health()
         except Exception as exc:
-            return gauges(up=False, error=_describe(exc))
+            return self._gauges(up=False, error=_describe(exc))
         if not health.ok:
             # "unhealthy" is a durability failure the store recorded (e.g. a failed fsync);
             # anything else a backend's health() reports means it cannot be reached.
             durable_failure = getattr(self.store, "unhealthy_reason", None) is not None
             kind = "unhealthy" if durable_failure else "unreachable"
-            return gauges(up=False, error=f"{kind}: {health.reason or 'no reason given'}")
-        stats: StoreStats | None = None
-        exists = True
-        if self.stats_enabled:
-            try:
-                stats = await self.store.stats()
-            except StoreNotFoundError:
-                exists = False
-            except Exception as exc:
-                return gauges(up=False, error=_describe(exc))
-        if not self.scan_enabled:
-            # No scans of our own: report the store's last scan (e.g. the startup check's).
-            metrics = getattr(self.store, "metrics", None)
-            last = getattr(metrics, "last_scan", None)
-            return gauges(up=True, exists=exists, stats=stats,
-                          scan=last if isinstance(last, LastScan) else None)
-        if self.scan_enabled and exists and (
-            force or self._scan is None or self._clock() - self._scan_at >= self.scan_interval
-        ):
-            try:
-                report = await self._scan_settled()
-            except StoreNotFoundError:
-                exists = False
-            except Exception as exc:
-                return gauges(up=False, error=_describe(exc))
-            else:
-                self._scan, self._scan_at = LastScan.of(report), self._clock()
-        if not exists:
-            self._scan = None
-        return gauges(up=True, exists=exists, stats=stats,
-                           scan=self._scan if exists else None)
+            return self._gauges(up=False, error=f"{kind}: {health.reason or 'no reason given'}")
+        if not self.stats_enabled:
+            return True, None
+        try:
+            return True, await self.store.stats()
+        except StoreNotFoundError:
+            return False, None
+        except Exception as exc:
+            return self._gauges(up=False, error=_describe(exc))
+
+    async def _refresh_scan(self) -> None:
+        due = self._clock() - self._scan_at >= self.scan_interval
+        if due and (self._scan_task is None or self._scan_task.done()):
+            self._scan_task = asyncio.create_task(self._run_scan(), name="papyra-probe-scan")
+        if self._scan is None and self._scan_error is None and self._scan_task is not None:
+            # The first scan: worth waiting a little for, so a small store answers at once.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(self._scan_task), self.timeout)
+
+    async def _run_scan(self) -> None:
+        try:
+            report = await self._scan_settled()
+        except StoreNotFoundError:
+            self._scan, self._scan_missing, self._scan_error = None, True, None
+        except Exception as exc:
+            self._scan_error, self._scan_missing = _describe(exc), False
+        else:
+            self._scan, self._scan_missing, self._scan_error = LastScan.of(report), False, None
+        self._scan_at = self._clock()
 
     async def _scan_settled(self) -> ScanReport:
         report: ScanReport = await self.store.scan()

@@ -39,7 +39,7 @@ from papyra.reports import Anomaly
 
 BLOCK: Final = 1 << 20
 MAX_LINE: Final = 64 << 20
-_CRC_TAIL: Final = 19  # len(',"crc":"xxxxxxxx"}')
+_CRC_TAIL: Final = 18  # len(',"crc":"xxxxxxxx"}')
 _CRC_PREFIX: Final = b',"crc":"'
 _HEX: Final = frozenset(b"0123456789abcdef")
 
@@ -163,12 +163,9 @@ GAP: Final = "gap"
 LEGACY: Final = "legacy"
 
 _NUM = (int, float)
+_DATA_KINDS: Final = frozenset({"event", "audit", "dead_letter"})
 _AUDIT_INTS = ("total_actors", "alive_actors", "stopping_actors", "restarting_actors",
                "registry_size", "dead_letters_count")
-
-
-def _is_str(d: dict[str, Any], name: str) -> bool:
-    return type(d.get(name)) is str
 
 
 def _fast_ok(d: dict[str, Any]) -> bool:
@@ -178,24 +175,25 @@ def _fast_ok(d: dict[str, Any]) -> bool:
         return False
     kind = d.get("kind")
     if kind == "event":
-        return (_is_str(d, "system_id") and _is_str(d, "actor_address")
-                and _is_str(d, "event_type") and type(d.get("payload")) is dict)
+        return (type(d.get("system_id")) is str and type(d.get("actor_address")) is str
+                and type(d.get("event_type")) is str and type(d.get("payload")) is dict)
     if kind == "dead_letter":
         t = d.get("target", ...)
-        return (_is_str(d, "system_id") and _is_str(d, "message_type") and "payload" in d
-                and (t is None or type(t) is str) and type(d.get("expects_reply")) is bool)
+        return (type(d.get("system_id")) is str and type(d.get("message_type")) is str
+                and "payload" in d and (t is None or type(t) is str)
+                and type(d.get("expects_reply")) is bool)
     if kind == "audit":
         for name in _AUDIT_INTS:
             v = d.get(name)
             if type(v) is not int or v < 0:
                 return False
         a = d.get("actors")
-        return (_is_str(d, "system_id") and type(d.get("registry_orphans")) is list
+        return (type(d.get("system_id")) is str and type(d.get("registry_orphans")) is list
                 and type(d.get("registry_dead")) is list and (a is None or type(a) is list))
     if kind == "gap":
         seq = d.get("seq")
         t = d.get("through")
-        return (type(seq) is int and type(t) is int and t >= seq and _is_str(d, "reason"))
+        return type(seq) is int and type(t) is int and t >= seq and type(d.get("reason")) is str
     return False
 
 
@@ -404,17 +402,102 @@ class FileScanner:
         self._pending.clear()
 
     def run(self, fd: int, start: int = 0, end: int | None = None) -> FileScanner:
-        """Scan ``fd`` from ``start`` to ``end`` (EOF when None) and finish."""
-        feed = self.feed
+        """Scan ``fd`` from ``start`` to ``end`` (EOF when None) and finish.
+
+        The common case — a terminated, checksum-valid v1 data record with the next seq and no
+        damage pending — is handled inline with local state; everything else goes through
+        :meth:`feed` (state is written back before and read again after).
+        """
+        loads = orjson.loads
+        decode_error = orjson.JSONDecodeError
+        crc32 = zlib.crc32
+        kinds = self.kinds
+        fast_ok = _fast_ok
+        crc_prefix = _CRC_PREFIX
+        isfinite = math.isfinite
+        pending = self._pending
+        off = start
+        ends_terminated = True
+        records = self.records
+        last_seq = self.last_seq
+        first_seq = self.first_seq
+        line_no = self.line_no
+        valid_end = self.last_valid_end
+        counts = {"event": 0, "audit": 0, "dead_letter": 0}
+
+        fast_since_feed = False
+
+        def sync_out() -> None:
+            self.records, self.last_seq, self.first_seq = records, last_seq, first_seq
+            self.line_no, self.last_valid_end = line_no, valid_end
+            if valid_end > self.bytes:
+                self.bytes = valid_end
+            if fast_since_feed:
+                self._damage_since_seq = False
+
         for off, lines, last_terminated in iter_line_batches(fd, start, end):
+            ends_terminated = last_terminated
             last = len(lines) - 1
-            # fast inner loop for the common case of valid records
             for i, ln in enumerate(lines):
-                terminated = last_terminated or i < last
-                n = ln.length if isinstance(ln, Overlong) else len(ln)
-                size = n + 1 if terminated else n
-                feed(off, size, ln, terminated)
+                if type(ln) is bytes and (last_terminated or i < last):
+                    n = len(ln)
+                    head, sep, tail = ln.rpartition(crc_prefix)
+                    if (sep and len(tail) == 10 and tail.endswith(b'"}')
+                            and b"%08x" % crc32(b"}", crc32(head)) == tail[:8]
+                            and not pending):
+                        try:
+                            d = loads(ln)
+                        except decode_error:
+                            d = None
+                        if type(d) is dict:
+                            seq = d.get("seq")
+                            kind = d.get("kind")
+                            rid = d.get("id")
+                            v = d.get("v")
+                            if (type(seq) is int and kind in counts
+                                    and (seq == last_seq + 1 if last_seq is not None
+                                         else seq >= 1)
+                                    and v == 1 and type(v) is int
+                                    and type(rid) is str and len(rid) == 32
+                                    and ((kind == "event" and type(d.get("timestamp")) is float
+                                          and type(d.get("system_id")) is str
+                                          and type(d.get("actor_address")) is str
+                                          and type(d.get("event_type")) is str
+                                          and type(d.get("payload")) is dict
+                                          and isfinite(d["timestamp"]))
+                                         or fast_ok(d))):
+                                fast_since_feed = True
+                                line_no += 1
+                                records += 1
+                                counts[kind] += 1
+                                if first_seq is None:
+                                    first_seq = seq
+                                last_seq = seq
+                                off += n + 1
+                                valid_end = off
+                                continue
+                    size = n + 1
+                    terminated = True
+                elif type(ln) is bytes:
+                    size = len(ln)
+                    terminated = False
+                else:
+                    assert isinstance(ln, Overlong)
+                    terminated = last_terminated or i < last
+                    size = ln.length + (1 if terminated else 0)
+                sync_out()
+                self.feed(off, size, ln, terminated)
+                fast_since_feed = False
+                pending = self._pending
+                records, last_seq, first_seq = self.records, self.last_seq, self.first_seq
+                line_no, valid_end = self.line_no, self.last_valid_end
                 off += size
+        sync_out()
+        for kind, count in counts.items():
+            if count:
+                kinds[kind] = kinds.get(kind, 0) + count
+        self.bytes = max(self.bytes, off)
+        self.terminated = ends_terminated
         self.finish()
         return self
 

@@ -32,9 +32,9 @@ import os
 import threading
 import time
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import attrs
 
@@ -56,10 +56,14 @@ _BODY_HEAD = b'{"v":1,'
 
 
 def encode_body(record: Record) -> bytes:
-    """The record's v1 JSON object without ``seq`` and ``crc`` (``{"v":1,"id":...}``)."""
-    members = codec.record_members(record, None)
-    members.pop("seq", None)
-    return codec.dumps(members)
+    """The record's v1 JSON object without ``seq`` and ``crc`` (``{"v":1,"id":...}``).
+
+    Encoded by :func:`papyra.codec.encode` (the one encoder) and unframed again.
+    """
+    if record.seq is not None:
+        record = attrs.evolve(record, seq=None)
+    line = codec.encode(record)
+    return line[: len(line) - 19] + b"}"
 
 
 def sequence_line(body: bytes, seq: int) -> bytes:
@@ -73,25 +77,31 @@ def sequence_line(body: bytes, seq: int) -> bytes:
 
 def line_size(body: bytes, seq: int) -> int:
     """Bytes the framed line will take (for ``max_record_bytes`` checks and byte counts)."""
-    return len(body) + len(str(seq)) + 7 + 19 + 1
+    return len(body) + len(str(seq)) + 25
 
 
-_COPIERS: dict[type, tuple[str, ...]] = {}
+_STAMPERS: dict[type, Callable[[Record, int], Record]] = {}
+
+
+def _make_stamper(cls: type) -> Callable[[Record, int], Record]:
+    """An unrolled copier for one record class (no loop, no re-validation)."""
+    names = [a.name for a in attrs.fields(cls) if a.name != "seq"]
+    body = "".join(f"    _set(n, {name!r}, r.{name})\n" for name in names)
+    source = (f"def stamp(r, seq):\n    n = _new(cls)\n{body}"
+              "    _set(n, 'seq', seq)\n    return n\n")
+    scope: dict[str, Any] = {"_new": object.__new__, "_set": object.__setattr__, "cls": cls}
+    exec(compile(source, f"<papyra stamp {cls.__name__}>", "exec"), scope)
+    stamper: Callable[[Record, int], Record] = scope["stamp"]
+    return stamper
 
 
 def stamp(record: Record, seq: int) -> Record:
     """A copy of ``record`` carrying ``seq`` (fast: no re-validation of unchanged members)."""
     cls = type(record)
-    names = _COPIERS.get(cls)
-    if names is None:
-        names = tuple(a.name for a in attrs.fields(cls))
-        _COPIERS[cls] = names
-    new = object.__new__(cls)
-    setter = object.__setattr__
-    for name in names:
-        setter(new, name, getattr(record, name))
-    setter(new, "seq", seq)
-    return new
+    stamper = _STAMPERS.get(cls)
+    if stamper is None:
+        stamper = _STAMPERS[cls] = _make_stamper(cls)
+    return stamper(record, seq)
 
 
 # --------------------------------------------------------------------------- one file

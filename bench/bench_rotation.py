@@ -1,0 +1,242 @@
+"""Rotation backend: appends, scan, newest-N reads and append latency across rotations.
+
+    python bench/bench_rotation.py [--quick] [--papyra03-python PATH]
+
+Side by side in one run, on the same records:
+
+- ``ours``: the rotation store (segments of ``--segment-bytes``, fsync ``always``, group commit);
+- ``raw``: the machine's limit for the same work (pre-encoded lines, one ``os.write`` + one
+  ``fsync`` per batch into one file; for reads, plain line splitting of the same bytes);
+- ``json``: the JSON backend (one file) doing the same work, to show that segmenting costs
+  nothing (issue 4: appends within 10% of the JSON backend; scan and newest-N as fast as on one
+  file);
+- ``papyra03``: papyra 0.3.0's ``RotatingFilePersistence`` (needs ``--papyra03-python``).
+
+Latency: single-record appends; the p99 of the appends that rotated a segment against the p99
+of all the others (issue 4: within 2x).
+
+Prints a table and one ``BENCH {json}`` line per metric on stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from papyra import codec
+from papyra.records import EventRecord, Record
+from papyra_backend_json.store import JsonStore
+from papyra_backend_rotation import RotationStore
+
+ROUNDS = 5
+
+
+def make_records(n: int) -> list[Record]:
+    base = 1_763_771_234.0
+    return [EventRecord(system_id="orders", actor_address=f"orders:{i % 50}",
+                        event_type=("ActorStarted", "ActorCrashed", "ActorStopped")[i % 3],
+                        payload={"error": "ValueError: boom", "attempt": i % 5,
+                                 "reason": "supervisor restarted the actor"},
+                        timestamp=base + i * 0.001) for i in range(n)]
+
+
+def emit(metric: str, ours: float, raw: float | None, p03: float | None, unit: str,
+         **extra: Any) -> dict[str, Any]:
+    row = {"bench": "rotation", "metric": metric, "ours": ours, "raw": raw, "papyra03": p03,
+           "unit": unit,
+           "ratio_raw": (ours / raw) if raw else None,
+           "ratio_03": (ours / p03) if p03 else None, **extra}
+    print("BENCH " + json.dumps(row), flush=True)
+    return row
+
+
+async def append_rate(store: Any, records: list[Record], batch: int) -> float:
+    start = time.perf_counter()
+    for i in range(0, len(records), batch):
+        await store.append(records[i:i + batch])
+    await store.aclose()
+    return len(records) / (time.perf_counter() - start)
+
+
+def raw_append_rate(path: Path, records: list[Record], batch: int) -> float:
+    lines = [codec.encode(r, i + 1) for i, r in enumerate(records)]
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    start = time.perf_counter()
+    try:
+        for i in range(0, len(lines), batch):
+            os.write(fd, b"".join(lines[i:i + batch]))
+            os.fsync(fd)
+    finally:
+        os.close(fd)
+    return len(lines) / (time.perf_counter() - start)
+
+
+def raw_scan_rate(path: Path) -> float:
+    start = time.perf_counter()
+    n = 0
+    with open(path, "rb") as f:
+        for line in f:
+            codec.decode(line.rstrip(b"\n"))
+            n += 1
+    return n / (time.perf_counter() - start)
+
+
+def p03_append_rate(python: str, directory: Path, n: int, segment_bytes: int) -> float | None:
+    directory.mkdir(exist_ok=True)
+    snippet = f"""
+import asyncio, time
+from papyra.persistence.backends.rotating import RotatingFilePersistence
+from papyra.persistence.models import PersistedEvent
+async def main():
+    p = RotatingFilePersistence({str(directory / 'rot.ndjson')!r}, max_bytes={segment_bytes},
+                                max_files=1000)
+    evs = [PersistedEvent(system_id="orders", actor_address=f"orders:{{i % 50}}",
+           event_type="ActorCrashed", payload={{"error": "ValueError: boom", "attempt": i % 5,
+           "reason": "supervisor restarted the actor"}}, timestamp=1763771234.0 + i)
+           for i in range({n})]
+    t = time.perf_counter()
+    for e in evs:
+        await p.record_event(e)
+    el = time.perf_counter() - t
+    await p.aclose()
+    print({n} / el)
+asyncio.run(main())
+"""
+    try:
+        out = subprocess.run([python, "-c", snippet], capture_output=True, text=True,
+                             timeout=600, check=True)
+        return float(out.stdout.strip().splitlines()[-1])
+    except (subprocess.SubprocessError, ValueError, OSError) as exc:
+        print(f"papyra 0.3.0 run failed: {exc}", file=sys.stderr)
+        return None
+
+
+async def timed(fn: Any, repeats: int = 3) -> float:
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        await fn()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--papyra03-python")
+    ap.add_argument("--segment-bytes", type=int, default=None)
+    args = ap.parse_args()
+    root = Path(os.environ.get("PAPYRA_BENCH_DIR") or tempfile.mkdtemp(prefix="bench-rot-"))
+    root.mkdir(parents=True, exist_ok=True)
+    try:
+        asyncio.run(run(args, root))
+    finally:
+        if not os.environ.get("PAPYRA_BENCH_DIR"):
+            shutil.rmtree(root, ignore_errors=True)
+
+
+async def run(args: argparse.Namespace, root: Path) -> None:
+    n = 4_000 if args.quick else 40_000
+    batch = 100
+    records = make_records(n)
+    line_bytes = sum(len(codec.encode(r, i + 1)) for i, r in enumerate(records))
+    seg = args.segment_bytes or max(line_bytes // 6, 4096)
+    rows: list[dict[str, Any]] = []
+    # ---------------------------------------------------------------- appends
+    # rounds alternate ours / json / raw so load on a shared machine hits all alike
+    ours = json_rate = raw = 0.0
+    for k in range(ROUNDS):
+        rot_dir = root / f"rot{k}"
+        json_file = root / f"one{k}.ndjson"
+        ours = max(ours, await append_rate(
+            RotationStore(rot_dir, max_segment_bytes=seg), records, batch))
+        json_rate = max(json_rate, await append_rate(
+            JsonStore("json://" + str(json_file), path=json_file), records, batch))
+        raw = max(raw, await asyncio.to_thread(
+            raw_append_rate, root / f"raw{k}.ndjson", records, batch))
+    p03 = None
+    if args.papyra03_python:
+        d03 = root / "p03"
+        d03.mkdir()
+        p03 = p03_append_rate(args.papyra03_python, d03, min(n, 4000), seg)
+    segments = len(list(rot_dir.glob("segment-*.ndjson")))
+    rows.append(emit(f"append, batches of {batch}, fsync always", ours, raw, p03,
+                     "records/s", json=json_rate, ratio_json=ours / json_rate,
+                     segments=segments))
+
+    # ---------------------------------------------------------------- reads
+    rstore = RotationStore(rot_dir, max_segment_bytes=seg)
+    jstore = JsonStore("json://" + str(json_file), path=json_file)
+    try:
+        t_scan = t_scan_json = float("inf")
+        raw_scan = 0.0
+        for _ in range(ROUNDS):
+            t_scan = min(t_scan, await timed(rstore.scan, 1))
+            t_scan_json = min(t_scan_json, await timed(jstore.scan, 1))
+            raw_scan = max(raw_scan, await asyncio.to_thread(
+                raw_scan_rate, root / "raw0.ndjson"))
+        rows.append(emit("scan", n / t_scan, raw_scan, None, "records/s",
+                         json=n / t_scan_json, ratio_json=t_scan_json / t_scan))
+
+        async def newest_rot() -> None:
+            assert len(await rstore.read_all(limit=100)) == 100
+
+        async def newest_json() -> None:
+            assert len(await jstore.read_all(limit=100)) == 100
+
+        t_new = t_new_json = float("inf")
+        for _ in range(10):
+            t_new = min(t_new, await timed(newest_rot, 1))
+            t_new_json = min(t_new_json, await timed(newest_json, 1))
+        rows.append(emit("newest 100 of the log", 100 / t_new, None, None, "records/s",
+                         json=100 / t_new_json, ratio_json=t_new_json / t_new,
+                         seconds=t_new, json_seconds=t_new_json))
+    finally:
+        await rstore.aclose()
+        await jstore.aclose()
+
+    # ---------------------------------------------------------------- latency
+    lat_dir = root / "lat"
+    lat_n = 1_500 if args.quick else 6_000
+    lat_seg = max(sum(len(codec.encode(r, 1)) for r in records[:lat_n]) // 15, 2048)
+    store = RotationStore(lat_dir, max_segment_bytes=lat_seg)
+    rot_lat: list[float] = []
+    other: list[float] = []
+    await store.append(records[:1])
+    assert store._segment_writer is not None
+    w = store._segment_writer
+    for r in records[1:lat_n]:
+        before = w.rotations
+        t = time.perf_counter()
+        await store.append([r])
+        dt = time.perf_counter() - t
+        (rot_lat if w.rotations != before else other).append(dt)
+    await store.aclose()
+    other.sort()
+    p99_other = other[int(len(other) * 0.99)]
+    p99_rot = sorted(rot_lat)[int(len(rot_lat) * 0.99)] if rot_lat else float("nan")
+    rows.append(emit("append latency p99, rotating appends vs others", p99_rot * 1000,
+                     None, None, "ms", others_ms=p99_other * 1000,
+                     ratio_others=p99_rot / p99_other, rotations=len(rot_lat)))
+
+    print()
+    print(f"{'metric':52} {'ours':>12} {'json':>12} {'raw':>12} {'0.3.0':>12}  unit",
+          file=sys.stderr)
+    for r in rows:
+        def f(v: Any) -> str:
+            return f"{v:12.1f}" if isinstance(v, int | float) else f"{'-':>12}"
+        print(f"{r['metric']:52} {f(r['ours'])} {f(r.get('json', r.get('others_ms')))} "
+              f"{f(r['raw'])} {f(r['papyra03'])}  {r['unit']}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
