@@ -227,7 +227,7 @@ def test_inspect_events_reads_the_store_from_the_environment(tmp_path: Path) -> 
     env = clean_env(PAPYRA_STORE=f"json://{log}")
     proc = papyra("inspect", "events", env=env)
     assert proc.returncode == 0, proc.stderr
-    assert "ActorCrashed" in proc.stderr
+    assert "ActorCrashed" in proc.stdout
     newest = ndjson(cli("inspect", "events", "--limit", "2", "--json", env=env))
     assert [e["event_type"] for e in newest] == ["ActorStopped", "ActorStopped"]
     crashed = ndjson(cli("inspect", "events", "--type", "ActorCrashed", "--json", env=env))

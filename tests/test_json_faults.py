@@ -92,6 +92,13 @@ def wait_for_data(path: Path, timeout: float = 30.0) -> None:
         time.sleep(0.02)
 
 
+def wait_for_growth(path: Path, size: int, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while path.stat().st_size <= size:
+        assert time.monotonic() < deadline, "the writer never wrote"
+        time.sleep(0.01)
+
+
 def open_store(path: Path) -> JsonStore:
     return create(StoreURL.parse(f"json://{path}"))
 
@@ -251,4 +258,56 @@ async def test_a_killed_maintenance_run_leaves_the_old_or_the_new_log_and_conver
     else:
         assert (await store.scan()).records == 10
     assert not [p for p in os.listdir(tmp_path) if p.endswith(".tmp")]
+    await store.aclose()
+
+
+RECOVER = textwrap.dedent("""
+    import asyncio, json, sys
+    from papyra.urls import StoreURL
+    from papyra_backend_json import create
+
+    async def main():
+        store = create(StoreURL.parse("json://" + sys.argv[1]))
+        report = await store.recover(sys.argv[2], quarantine_dir=sys.argv[3])
+        await store.aclose()
+        print(json.dumps({"clean": report.clean, "actions": len(report.actions)}))
+
+    asyncio.run(main())
+""")
+
+
+async def test_repair_in_another_process_while_one_appends_keeps_every_acknowledged_record(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "log.ndjson"
+    first = start_writer(path, "a", batches=10, size=5)
+    out0, _ = await asyncio.to_thread(first.communicate)
+    early, _s, _e = acknowledged(out0)
+    data = bytearray(path.read_bytes())
+    starts = [0, *[i + 1 for i, b in enumerate(data) if b == 0x0A][:-1]]
+    data[starts[10] + 30] ^= 0x04  # damage record 11
+    path.write_bytes(bytes(data))
+    writer = start_writer(path, "b", batches=300, size=5, tasks=2)
+    communicate = asyncio.ensure_future(asyncio.to_thread(writer.communicate))
+    await asyncio.to_thread(wait_for_growth, path, len(data))  # the writer is live
+    runs = 0
+    while not communicate.done() or runs == 0:
+        done = await asyncio.to_thread(
+            subprocess.run,
+            [sys.executable, "-c", RECOVER, str(path), "quarantine", str(tmp_path / "q")],
+            capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+        runs += 1
+    out, err = await communicate
+    assert writer.returncode == 0, err
+    late, _seqs, errors = acknowledged(out)
+    assert not errors
+    store = open_store(path)
+    report = await store.recover("repair")
+    assert report.clean
+    back = [r.id for r in await store.read_all()]
+    assert set(late) <= set(back)
+    assert set(early) - set(back) == {early[10]}  # only the damaged record is gone
+    assert len(back) == len(set(back))
+    assert list((tmp_path / "q").glob("*.bad"))
     await store.aclose()

@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from papyra import codec
 from papyra.errors import (
     ConfigError,
@@ -43,6 +45,12 @@ async def filled(path: Path, n: int = 10, **options: Any) -> tuple[JsonStore, by
 
 def lines_of(data: bytes) -> list[bytes]:
     return data.splitlines(keepends=True)
+
+
+async def assert_post_scan_is_exact(store: JsonStore, report: Any) -> None:
+    """The post-scan of a recovery (which trusts verbatim copies) equals a full scan."""
+    assert report.after is not None
+    assert report.after.to_dict() == (await store.scan()).to_dict()
 
 
 # --------------------------------------------------------------------------- files and modes
@@ -267,6 +275,7 @@ async def test_truncation_at_every_byte_of_the_last_record_is_found_and_repaired
                 ("truncated_tail", keep, cut)], cut
         fixed = await store.recover("repair")
         assert fixed.clean, cut
+        await assert_post_scan_is_exact(store, fixed)
         expected = data if cut == len(last) - 1 else data[:keep]
         assert path.read_bytes() == expected, cut
         assert (await store.record_event(actor_address="s:1", event_type="E")).seq == (
@@ -288,7 +297,8 @@ async def test_bit_flips_are_found_and_repair_keeps_every_other_record(tmp_path:
             store = store_at(path)
             report = await store.scan()
             assert not report.clean, (pos, bit)
-            await store.recover("repair")
+            fixed = await store.recover("repair")
+            await assert_post_scan_is_exact(store, fixed)
             after = await store.scan()
             assert after.clean, (pos, bit, after.anomalies)
             seqs = [r.seq for r in await store.read_all(include_gaps=True)]
@@ -335,6 +345,7 @@ async def test_repair_removes_only_bad_lines_and_writes_a_gap_for_lost_seqs(
     path.write_bytes(b"".join([lines[0], lines[1], b"junk\n", lines[3], lines[4], lines[5]]))
     report = await store.recover("repair")
     assert report.clean
+    await assert_post_scan_is_exact(store, report)
     assert [a.action for a in report.actions] == ["drop", "gap"]
     phys = await store.read_all(include_gaps=True)
     assert [(r.kind, r.seq) for r in phys][2] == ("gap", 3)
@@ -382,6 +393,7 @@ async def test_unsupported_version_lines_are_kept_by_repair_and_moved_by_quarant
     path.write_bytes(data + v2)
     rep = await store.recover("repair")
     assert not rep.clean
+    await assert_post_scan_is_exact(store, rep)
     assert path.read_bytes() == data + v2
     q = tmp_path / "q"
     rep = await store.recover("quarantine", quarantine_dir=str(q))
@@ -586,3 +598,95 @@ async def test_migrate_refuses_a_damaged_legacy_file_and_changes_nothing(tmp_pat
     assert path.read_bytes() == content
     assert list(tmp_path.iterdir()) == [path]
     await store.aclose()
+
+
+async def test_a_legacy_rotating_set_is_read_oldest_first_into_another_store(
+    tmp_path: Path,
+) -> None:
+    from papyra.filelog.migrate import as_new_record, iter_legacy_records, legacy_set_files
+
+    base = tmp_path / "rot.ndjson"
+    (tmp_path / "rot.ndjson.2").write_bytes(LEGACY[0] + b"\n")
+    (tmp_path / "rot.ndjson.1").write_bytes(LEGACY[1] + b"\n")
+    base.write_bytes(LEGACY[2] + b"\n" + LEGACY[3] + b"\n")
+    (tmp_path / "rot.ndjson.bak").write_text("not part of the set")
+    files = legacy_set_files(base)
+    assert files == [tmp_path / "rot.ndjson.2", tmp_path / "rot.ndjson.1", base]
+    records = list(iter_legacy_records(files))
+    target = store_at(tmp_path / "new" / "v1.ndjson")
+    stored = await target.append([as_new_record(r) for r in records])  # type: ignore[arg-type]
+    assert [r.seq for r in stored] == [1, 2, 3, 4]
+    back = await target.read_all()
+    assert [r.id for r in back] == [r.id for r in records]
+    assert not any(r.legacy for r in back)  # type: ignore[union-attr]
+    assert (await target.scan()).clean
+    await target.aclose()
+
+
+async def test_interval_policy_fsyncs_in_the_background(tmp_path: Path) -> None:
+    store = store_at(tmp_path / "log.ndjson", fsync="interval", fsync_interval_ms=20)
+    await store.record_event(actor_address="s:1", event_type="E")
+    assert store._append_file is not None
+    for _ in range(100):
+        if store._append_file.fsyncs:
+            break
+        await asyncio.sleep(0.02)
+    assert store._append_file.fsyncs >= 1
+    await store.aclose()
+
+
+async def test_maintenance_does_not_leak_file_descriptors(tmp_path: Path) -> None:
+    store, _ = await filled(tmp_path / "log.ndjson", 20)
+    before = len(os.listdir("/proc/self/fd"))
+    for keep in (15, 10, 5):
+        await store.compact(RetentionPolicy(max_records=keep))
+        await store.recover("repair")
+        await store.scan()
+        await store.read_all(limit=2)
+        await store.read_all()
+    assert len(os.listdir("/proc/self/fd")) <= before
+    await store.aclose()
+
+
+async def test_bytes_written_metrics_match_the_file_size(tmp_path: Path) -> None:
+    path = tmp_path / "log.ndjson"
+    store = store_at(path)
+    await store.append(sample_records(7))  # mixed kinds
+    await store.append([EventRecord(system_id="s", actor_address="s:1", event_type="E",
+                                    payload={"i": i}) for i in range(12)])  # one kind
+    await store.flush()
+    assert store.metrics.bytes_written.total() == path.stat().st_size
+    await store.aclose()
+
+
+@settings(max_examples=40, deadline=None)
+@given(edits=st.lists(st.tuples(st.integers(0, 10_000), st.sampled_from(
+    [b"junk\n", b"", b"\n", codec.frame(b'{"v":2,"seq":1,"id":"' + b"c" * 32 + b'"}')])),
+    min_size=1, max_size=4),
+    flips=st.lists(st.integers(0, 10_000), max_size=3), cut=st.integers(0, 300),
+    mode=st.sampled_from(["repair", "quarantine"]))
+def test_after_any_damage_recovery_reports_exactly_what_a_full_scan_sees(
+    tmp_path_factory: pytest.TempPathFactory, edits: list[tuple[int, bytes]],
+    flips: list[int], cut: int, mode: str,
+) -> None:
+    base = tmp_path_factory.mktemp("damage")
+    path = base / "log.ndjson"
+    data = b"".join(codec.encode(r, i + 1) for i, r in enumerate(sample_records(20)))
+    buf = bytearray(data)
+    for pos in flips:
+        buf[pos % len(buf)] ^= 0x10
+    lines = bytes(buf).splitlines(keepends=True)
+    for pos, junk in edits:
+        lines.insert(pos % (len(lines) + 1), junk)
+    damaged = b"".join(lines)
+    path.write_bytes(damaged[: len(damaged) - cut % 200])
+
+    async def run() -> None:
+        store = store_at(path)
+        report = await store.recover(mode, quarantine_dir=str(base / "q"))
+        await assert_post_scan_is_exact(store, report)
+        again = await store.recover(mode, quarantine_dir=str(base / "q"))
+        assert again.actions == ()
+        await store.aclose()
+
+    asyncio.run(run())

@@ -173,3 +173,4 @@ def test_offset_after_seq_never_skips_a_wanted_record(tmp_path: Path, target: in
     wanted = [s for s in range(1, 301) if s > target]
     assert seqs[len(seqs) - len(wanted):] == wanted
     assert len(seqs) - len(wanted) <= 10  # it bisected close to the answer
+

@@ -11,7 +11,8 @@ import asyncio
 import os
 import stat
 from collections import Counter
-from collections.abc import AsyncIterator, Generator, Mapping, Sequence
+from collections.abc import AsyncIterator, Generator, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, cast
 
@@ -108,6 +109,7 @@ class JsonStore(Store):
         self._writer: GroupCommitWriter | None = None
         self._append_file: AppendFile | None = None
         self._scanned_identity: tuple[int, int] | None = None
+        self._verified_hint: tuple[tuple[int, int], list[tuple[int, int]]] | None = None
 
     # ------------------------------------------------------------------ helpers
 
@@ -118,6 +120,14 @@ class JsonStore(Store):
     def _lock(self) -> LogLock:
         """A fresh lock object: conflicts with this store's own writer thread, as it must."""
         return LogLock(self.lock_path, timeout=self.lock_timeout)
+
+    @contextmanager
+    def _maintenance_lock(self) -> Iterator[LogLock]:
+        lock = self._lock()
+        try:
+            yield lock
+        finally:
+            lock.close()
 
     def _ensure_writer(self) -> GroupCommitWriter:
         if self._writer is None:
@@ -150,10 +160,13 @@ class JsonStore(Store):
             self.unhealthy_reason = str(exc)
             raise
         sizes: Counter[str] = Counter()
-        stored: list[Record] = []
-        for i, (rec, body) in enumerate(zip(records, bodies, strict=True)):
-            stored.append(stamp(rec, first + i))
-            sizes[rec.kind] += line_size(body, first + i)
+        stored = [stamp(rec, first + i) for i, rec in enumerate(records)]
+        if len({r.kind for r in records}) == 1:
+            sizes[records[0].kind] = sum(map(len, bodies)) + sum(
+                line_size(b"", first + i) for i in range(len(bodies)))
+        else:
+            for i, (rec, body) in enumerate(zip(records, bodies, strict=True)):
+                sizes[rec.kind] += line_size(body, first + i)
         if self._append_file is not None:
             self.metrics.fsyncs = self._append_file.fsyncs
         return stored, sizes
@@ -245,12 +258,21 @@ class JsonStore(Store):
         finally:
             os.close(fd)
 
+    def _read_newest_or_empty(self, query: ReadQuery) -> list[StoredRecord]:
+        try:
+            return self._read_newest(query)
+        except StoreNotFoundError:
+            return []
+
     async def _read(self, query: ReadQuery) -> AsyncIterator[StoredRecord]:
-        if query.limit == 0 or not await self.exists():
-            return  # a store nobody wrote to yet reads as empty (conformance suite)
+        # a store nobody wrote to yet reads as empty (conformance suite)
+        if query.limit == 0:
+            return
         if query.after_seq is None and (query.limit is not None or query.newest_first):
-            for rec in await asyncio.to_thread(self._read_newest, query):
+            for rec in await asyncio.to_thread(self._read_newest_or_empty, query):
                 yield rec
+            return
+        if not await self.exists():
             return
         chunks = self._forward(query)
         collected: list[StoredRecord] = []
@@ -272,11 +294,13 @@ class JsonStore(Store):
     # ------------------------------------------------------------------ scan
 
     def _scan_sync(self) -> ScanReport:
+        hint, self._verified_hint = self._verified_hint, None
         fd = self._open_existing()
         try:
             st = os.fstat(fd)
             self._scanned_identity = file_identity(st)
-            scanner = framing.FileScanner(str(self.path)).run(fd)
+            trusted = hint[1] if hint is not None and hint[0] == self._scanned_identity else ()
+            scanner = framing.FileScanner(str(self.path), trusted=trusted).run(fd)
         except OSError as exc:
             raise unavailable(self.path, exc, "scan") from None
         finally:
@@ -317,15 +341,24 @@ class JsonStore(Store):
         qdir = Path(quarantine_dir) if quarantine_dir else None
         needs_dir = any(a.action in ("quarantine", "move") for a in plan)
 
+        untrusted = [(a.offset, a.offset + max(a.length or 0, 1)) for a in before.anomalies
+                     if a.offset is not None and a.file == str(self.path)]
+        verified = repair.Verified()
+
         def run() -> list[RecoveryAction]:
             if qdir is not None and needs_dir:
                 repair.prepare_quarantine_dir(qdir)
-            return repair.execute_plan(self.path, self._lock(), plan,
-                                       quarantine_dir=qdir if needs_dir else None,
-                                       label=str(self.path),
-                                       expect_identity=self._scanned_identity)
+            with self._maintenance_lock() as lock:
+                return repair.execute_plan(self.path, lock, plan,
+                                           quarantine_dir=qdir if needs_dir else None,
+                                           label=str(self.path),
+                                           expect_identity=self._scanned_identity,
+                                           untrusted=untrusted, verified=verified)
 
         done = await asyncio.to_thread(run)
+        if verified.identity is not None:
+            # the post-scan that follows need not re-checksum what was copied verbatim
+            self._verified_hint = (verified.identity, verified.ranges)
         removed = sum(1 for a in done if a.action in ("drop", "truncate"))
         if removed:
             self.metrics.records_dropped.inc("repair", removed)
@@ -340,8 +373,9 @@ class JsonStore(Store):
         rules = self.retention_rules()
 
         def run() -> compaction.CompactionResult:
-            return compaction.compact_file(self.path, self._lock(), policy, rules,
-                                           dry_run=dry_run)
+            with self._maintenance_lock() as lock:
+                return compaction.compact_file(self.path, lock, policy, rules,
+                                               dry_run=dry_run)
 
         result = await asyncio.to_thread(run)
         return CompactionReport(store=self.url, backend=self.backend_name, dry_run=dry_run,
@@ -356,7 +390,12 @@ class JsonStore(Store):
     async def migrate(self) -> migrate.MigrationResult:
         """Rewrite a legacy 0.3.0 log as v1 in place (the caller checks it is clean first)."""
         self._check_open()
-        return await asyncio.to_thread(migrate.migrate_file, self.path, self._lock())
+
+        def run() -> migrate.MigrationResult:
+            with self._maintenance_lock() as lock:
+                return migrate.migrate_file(self.path, lock)
+
+        return await asyncio.to_thread(run)
 
     # ------------------------------------------------------------------ stats, health
 
@@ -370,11 +409,14 @@ class JsonStore(Store):
                 if cut is not None:
                     start = cut.offset
             kinds: Counter[str] = Counter()
-            first_seq = last_seq = None
+            first_seq: int | None = None
+            last_seq: int | None = None
             oldest = newest = None
             for _off, _size, line, terminated in framing.iter_lines(fd, start, end):
                 if not terminated or not isinstance(line, bytes) or not line:
                     continue
+                seq: int | None
+                through: int | None
                 head = framing.quick_header(line)
                 if head is not None:
                     seq, kind, ts = head
@@ -390,7 +432,7 @@ class JsonStore(Store):
                     except codec.DecodeError:
                         continue
                     kind, ts = rec.kind, rec.timestamp
-                    seq = rec.seq  # type: ignore[assignment]
+                    seq = rec.seq
                     through = getattr(rec, "through", seq)
                 if seq is not None:
                     if first_seq is None:

@@ -33,9 +33,20 @@ from papyra.filelog.fsio import file_identity, open_read
 from papyra.filelog.locking import LogLock
 from papyra.filelog.rewrite import Rewrite
 from papyra.records import GapRecord
-from papyra.retention import RetentionPolicy, RetentionRule, RetentionWalk
+from papyra.retention import MaxRecordsRule, RetentionPolicy, RetentionRule, RetentionWalk
 
 _GAP_LINE = re.compile(rb'(?m)^\{"v":1,"seq":\d+,"id":"[0-9a-f]{32}","kind":"gap"')
+_GAP_HINT = b'"kind":"gap"'
+
+
+def _gap_lines(data: bytes, start: int = 0, end: int | None = None) -> int:
+    """Gap lines in ``data[start:end]`` (``start`` at a line start): a C substring count
+    first, the anchored regex only when the text occurs at all (outside JSON strings it can
+    only be structure, and inside them quotes are escaped)."""
+    stop = len(data) if end is None else end
+    if data.count(_GAP_HINT, start, stop) == 0:
+        return 0
+    return len(_GAP_LINE.findall(data, start, stop))
 
 
 @attrs.frozen(kw_only=True)
@@ -82,11 +93,72 @@ def _line_facts(line: bytes) -> tuple[str, int | None, int | None, float | None]
     return status, a, b, None
 
 
+def _first_seq_at(fd: int, offset: int, end: int) -> int | None:
+    for _off, _size, line, _t in framing.iter_lines(fd, offset, min(end, offset + (1 << 16))):
+        if isinstance(line, bytes) and line:
+            status, a, _b, _info = framing.check_line(line)
+            if status in (framing.VALID, framing.GAP) and a is not None:
+                return int(a)
+            return None
+    return None
+
+
+def _skip_by_count(fd: int, end: int, keep: int) -> tuple[int, int]:
+    """For a ``max_records``-only policy: skip whole blocks of newest lines in C.
+
+    Returns ``(pos, skipped)``: every line in ``[pos, end)`` is kept, ``skipped`` of them
+    are data lines (lines that are not gap records), and at least ``keep - skipped`` data
+    lines remain to be walked line by line before ``pos``.
+    """
+    nl = end
+    if end and os.pread(fd, 1, end - 1) != b"\n":
+        back = os.pread(fd, min(end, 1 << 16), max(0, end - (1 << 16)))
+        i = back.rfind(b"\n")
+        if i < 0:
+            return end, 0
+        nl = end - len(back) + i + 1
+    pos = nl
+    skipped = 0
+    while pos > 0:
+        start = max(0, pos - framing.BLOCK)
+        block = os.pread(fd, pos - start, start)
+        first = block.find(b"\n") + 1 if start > 0 else 0
+        if start > 0 and first == 0:
+            break
+        data = block.count(b"\n", first) - _gap_lines(block, first)
+        if skipped + data > keep - 1:
+            break
+        skipped += data
+        pos = start + first
+    return (pos, skipped) if pos < nl else (end, 0)
+
+
 def find_cut(
     fd: int, end: int, policy: RetentionPolicy, rules: Mapping[str, RetentionRule] | None = None,
     *, now: float | None = None,
 ) -> Cut | None:
     """Walk newest-first; None when the policy keeps everything."""
+    options = policy.options()
+    if set(options) == {"max_records"} and (
+        rules is None or isinstance(rules.get("max_records"), MaxRecordsRule)
+    ):
+        keep = int(options["max_records"])
+        pos, skipped = _skip_by_count(fd, end, keep)
+        if skipped:
+            newest_line: int | None = None
+            for _o, _s, line, terminated in framing.iter_lines_reverse(fd, end):
+                if terminated and line:
+                    newest_line = line_through(line)
+                    if newest_line is not None:
+                        break
+            cut = find_cut(fd, pos, RetentionPolicy(max_records=keep - skipped), rules, now=now)
+            if cut is None:
+                return None
+            first = cut.first_kept_seq
+            if first is None:
+                first = _first_seq_at(fd, cut.offset, end)
+            return Cut(offset=cut.offset, kept_records=cut.kept_records + skipped,
+                       first_kept_seq=first, newest_seq=newest_line)
     walk = RetentionWalk(policy, rules, now=now)
     if walk.unbounded:
         return None
@@ -135,11 +207,17 @@ def count_prefix(fd: int, end: int) -> tuple[int, int | None]:
         data = carry + chunk
         lines += data.count(b"\n")
         cut = data.rfind(b"\n") + 1
-        gaps += len(_GAP_LINE.findall(data, 0, cut))
+        gaps += _gap_lines(data, 0, cut)
         carry = data[cut:]
     if carry:
         lines += 1
     return lines - gaps, first_seq
+
+
+def line_through(line: bytes) -> int | None:
+    """The highest seq a v1 line covers (a gap's ``through``), None for anything else."""
+    status, _a, b, _info = framing.check_line(line)
+    return int(b) if status in (framing.VALID, framing.GAP) and b is not None else None
 
 
 def gap_line(first: int, through: int, reason: str = "retention") -> bytes:

@@ -24,10 +24,11 @@ segment + 1) so continuity between segments is checked; it reads newest-first wi
 from __future__ import annotations
 
 import math
+import operator
 import os
 import re
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any, Final
 
 import attrs
@@ -164,6 +165,10 @@ LEGACY: Final = "legacy"
 
 _NUM = (int, float)
 _DATA_KINDS: Final = frozenset({"event", "audit", "dead_letter"})
+_TRUSTED_HEAD: Final = re.compile(
+    rb'\{"v":1,"seq":([1-9][0-9]*),"id":"[0-9a-f]{32}","kind":"(event|audit|dead_letter)",')
+_EVENT_MEMBERS: Final = operator.itemgetter(
+    "v", "seq", "id", "kind", "timestamp", "system_id", "actor_address", "event_type", "payload")
 _AUDIT_INTS = ("total_actors", "alive_actors", "stopping_actors", "restarting_actors",
                "registry_size", "dead_letters_count")
 
@@ -277,9 +282,12 @@ class FileScanner:
 
     def __init__(
         self, file: str, *, last_file: bool = True, expect_seq: int | None = None,
-        first_line: int = 1,
+        first_line: int = 1, trusted: Sequence[tuple[int, int]] = (),
     ) -> None:
         self.file = file
+        self.trusted = sorted(trusted)
+        """Byte ranges already verified (e.g. verbatim copies made by a repair): a line fully
+        inside one whose fixed v1 head parses is counted without re-checking its checksum."""
         self.last_file = last_file
         self.anomalies: list[Anomaly] = []
         self.records = 0
@@ -401,6 +409,16 @@ class FileScanner:
                                       detail=detail))
         self._pending.clear()
 
+    def _sync(self, records: int, last_seq: int | None, first_seq: int | None, line_no: int,
+              valid_end: int, fast: bool) -> None:
+        """Write the fast path's local state back before the general path runs."""
+        self.records, self.last_seq, self.first_seq = records, last_seq, first_seq
+        self.line_no, self.last_valid_end = line_no, valid_end
+        if valid_end > self.bytes:
+            self.bytes = valid_end
+        if fast:
+            self._damage_since_seq = False
+
     def run(self, fd: int, start: int = 0, end: int | None = None) -> FileScanner:
         """Scan ``fd`` from ``start`` to ``end`` (EOF when None) and finish.
 
@@ -411,10 +429,10 @@ class FileScanner:
         loads = orjson.loads
         decode_error = orjson.JSONDecodeError
         crc32 = zlib.crc32
-        kinds = self.kinds
         fast_ok = _fast_ok
         crc_prefix = _CRC_PREFIX
         isfinite = math.isfinite
+        event_members = _EVENT_MEMBERS
         pending = self._pending
         off = start
         ends_terminated = True
@@ -424,23 +442,41 @@ class FileScanner:
         line_no = self.line_no
         valid_end = self.last_valid_end
         counts = {"event": 0, "audit": 0, "dead_letter": 0}
-
-        fast_since_feed = False
-
-        def sync_out() -> None:
-            self.records, self.last_seq, self.first_seq = records, last_seq, first_seq
-            self.line_no, self.last_valid_end = line_no, valid_end
-            if valid_end > self.bytes:
-                self.bytes = valid_end
-            if fast_since_feed:
-                self._damage_since_seq = False
-
+        fast = False
+        trusted = self.trusted or [(-1, -1)]
+        t_index = 0
+        t_start, t_end = trusted[0]
+        t_last = len(trusted) - 1
+        trusted_head = _TRUSTED_HEAD.match
+        seq: Any = None
+        kind: Any = None
         for off, lines, last_terminated in iter_line_batches(fd, start, end):
             ends_terminated = last_terminated
-            last = len(lines) - 1
-            for i, ln in enumerate(lines):
-                if type(ln) is bytes and (last_terminated or i < last):
-                    n = len(ln)
+            tail_line: LineData | None = None
+            if not last_terminated:
+                tail_line = lines.pop()
+            for ln in lines:
+                if type(ln) is bytes:
+                    if off >= t_end and t_index < t_last:
+                        while off >= t_end and t_index < t_last:
+                            t_index += 1
+                            t_start, t_end = trusted[t_index]
+                    if t_start <= off and off + len(ln) < t_end and not pending:
+                        m = trusted_head(ln)
+                        if m is not None:
+                            seq = int(m.group(1))
+                            if seq == last_seq + 1 if last_seq is not None else seq >= 1:
+                                kind = m.group(2).decode("ascii")
+                                fast = True
+                                line_no += 1
+                                records += 1
+                                counts[kind] += 1
+                                if first_seq is None:
+                                    first_seq = seq
+                                last_seq = seq
+                                off += len(ln) + 1
+                                valid_end = off
+                                continue
                     head, sep, tail = ln.rpartition(crc_prefix)
                     if (sep and len(tail) == 10 and tail.endswith(b'"}')
                             and b"%08x" % crc32(b"}", crc32(head)) == tail[:8]
@@ -450,52 +486,54 @@ class FileScanner:
                         except decode_error:
                             d = None
                         if type(d) is dict:
-                            seq = d.get("seq")
-                            kind = d.get("kind")
-                            rid = d.get("id")
-                            v = d.get("v")
-                            if (type(seq) is int and kind in counts
+                            try:
+                                v, seq, rid, kind, ts, sid, addr, etype, payload = (
+                                    event_members(d))
+                                ok = (kind == "event" and type(ts) is float
+                                      and type(sid) is str and type(addr) is str
+                                      and type(etype) is str and type(payload) is dict
+                                      and isfinite(ts))
+                            except KeyError:
+                                v, seq, rid, kind = (d.get("v"), d.get("seq"), d.get("id"),
+                                                     d.get("kind"))
+                                ok = kind in counts and fast_ok(d)
+                            if (ok and type(seq) is int
                                     and (seq == last_seq + 1 if last_seq is not None
                                          else seq >= 1)
                                     and v == 1 and type(v) is int
-                                    and type(rid) is str and len(rid) == 32
-                                    and ((kind == "event" and type(d.get("timestamp")) is float
-                                          and type(d.get("system_id")) is str
-                                          and type(d.get("actor_address")) is str
-                                          and type(d.get("event_type")) is str
-                                          and type(d.get("payload")) is dict
-                                          and isfinite(d["timestamp"]))
-                                         or fast_ok(d))):
-                                fast_since_feed = True
+                                    and type(rid) is str and len(rid) == 32):
+                                fast = True
                                 line_no += 1
                                 records += 1
                                 counts[kind] += 1
                                 if first_seq is None:
                                     first_seq = seq
                                 last_seq = seq
-                                off += n + 1
+                                off += len(ln) + 1
                                 valid_end = off
                                 continue
-                    size = n + 1
-                    terminated = True
-                elif type(ln) is bytes:
-                    size = len(ln)
-                    terminated = False
+                    size = len(ln) + 1
                 else:
                     assert isinstance(ln, Overlong)
-                    terminated = last_terminated or i < last
-                    size = ln.length + (1 if terminated else 0)
-                sync_out()
-                self.feed(off, size, ln, terminated)
-                fast_since_feed = False
-                pending = self._pending
+                    size = ln.length + 1
+                self._sync(records, last_seq, first_seq, line_no, valid_end, fast)
+                self.feed(off, size, ln, True)
+                fast = False
                 records, last_seq, first_seq = self.records, self.last_seq, self.first_seq
                 line_no, valid_end = self.line_no, self.last_valid_end
                 off += size
-        sync_out()
+            if tail_line is not None:
+                size = tail_line.length if isinstance(tail_line, Overlong) else len(tail_line)
+                self._sync(records, last_seq, first_seq, line_no, valid_end, fast)
+                self.feed(off, size, tail_line, False)
+                fast = False
+                records, last_seq, first_seq = self.records, self.last_seq, self.first_seq
+                line_no, valid_end = self.line_no, self.last_valid_end
+                off += size
+        self._sync(records, last_seq, first_seq, line_no, valid_end, fast)
         for kind, count in counts.items():
             if count:
-                kinds[kind] = kinds.get(kind, 0) + count
+                self.kinds[kind] = self.kinds.get(kind, 0) + count
         self.bytes = max(self.bytes, off)
         self.terminated = ends_terminated
         self.finish()
@@ -558,3 +596,4 @@ def offset_after_seq(fd: int, end: int, seq: int, *, window: int = 1 << 16) -> i
         else:
             hi = line_start
     return lo
+

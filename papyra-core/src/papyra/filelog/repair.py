@@ -211,6 +211,33 @@ def _gap(first: int, through: int, *, source: Path, timestamp: float,
                                   quarantine=quarantine, timestamp=timestamp, id=rid))
 
 
+class Verified:
+    """Filled by :func:`execute_plan`: the new file's identity and its trusted byte ranges."""
+
+    def __init__(self) -> None:
+        self.identity: tuple[int, int] | None = None
+        self.ranges: list[tuple[int, int]] = []
+
+    def record(self, path: Path, pieces: list[tuple[int, int, int]], untrusted: _Ranges) -> None:
+        try:
+            self.identity = file_identity(os.stat(path))
+        except OSError:
+            self.identity = None
+            return
+        out: list[tuple[int, int]] = []
+        for old_start, old_end, new_start in pieces:
+            cuts = [(max(s, old_start), min(e, old_end)) for s, e in untrusted.ranges
+                    if s < old_end and e > old_start]
+            pos = old_start
+            for s, e in cuts:
+                if s > pos:
+                    out.append((new_start + pos - old_start, new_start + s - old_start))
+                pos = max(pos, e)
+            if old_end > pos:
+                out.append((new_start + pos - old_start, new_start + old_end - old_start))
+        self.ranges = out
+
+
 class _Ranges:
     def __init__(self, ranges: list[tuple[int, int]]) -> None:
         self.ranges = sorted(ranges)
@@ -247,16 +274,24 @@ def execute_plan(
     path: Path, lock: LogLock, plan: Sequence[RecoveryAction], *,
     quarantine_dir: Path | None = None, label: str | None = None,
     expect_identity: tuple[int, int] | None = None,
+    untrusted: Sequence[tuple[int, int]] = (), verified: Verified | None = None,
 ) -> list[RecoveryAction]:
     """Carry out the actions of ``plan`` whose ``file`` is this log (``label``, default the
-    path as a string) and the leftover actions. Returns what was done, gaps included."""
+    path as a string) and the leftover actions. Returns what was done, gaps included.
+
+    When ``verified`` is given it receives the new file's identity and the byte ranges (in the
+    new file) that are verbatim copies of bytes the scan before the repair found valid, minus
+    the ``untrusted`` ranges (old offsets, e.g. every anomaly of that scan): a post-scan may
+    skip re-checksumming lines inside them (:class:`~papyra.filelog.framing.FileScanner`'s
+    ``trusted``)."""
     label = label or str(path)
     mine = [a for a in plan if a.file == label and a.action not in ("delete", "move")]
     leftovers = [a for a in plan if a.action in ("delete", "move")]
     done: list[RecoveryAction] = []
     if mine:
         done.extend(_repair_log(path, lock, mine, quarantine_dir=quarantine_dir, label=label,
-                                expect_identity=expect_identity))
+                                expect_identity=expect_identity,
+                                untrusted=_Ranges(list(untrusted)), verified=verified))
     for a in leftovers:
         if a.file is None:
             continue
@@ -269,7 +304,8 @@ def execute_plan(
 
 def _repair_log(
     path: Path, lock: LogLock, actions: list[RecoveryAction], *, quarantine_dir: Path | None,
-    label: str, expect_identity: tuple[int, int] | None,
+    label: str, expect_identity: tuple[int, int] | None, untrusted: _Ranges,
+    verified: Verified | None,
 ) -> list[RecoveryAction]:
     fd = open_read(path)
     try:
@@ -355,9 +391,11 @@ def _repair_log(
         if not edits:
             return done
         if _tail_only(edits, size):
-            _edit_tail_in_place(path, lock, edits, size, identity)
+            pieces = _edit_tail_in_place(path, lock, edits, size, identity)
         else:
-            _rewrite(path, lock, fd, edits, size, identity)
+            pieces = _rewrite(path, lock, fd, edits, size, identity)
+        if verified is not None:
+            verified.record(path, pieces, untrusted)
         return done
     finally:
         os.close(fd)
@@ -375,7 +413,7 @@ def _tail_only(edits: list[tuple[int, int, bytes]], size: int) -> bool:
 
 
 def _edit_tail_in_place(path: Path, lock: LogLock, edits: list[tuple[int, int, bytes]],
-                        size: int, identity: tuple[int, int]) -> None:
+                        size: int, identity: tuple[int, int]) -> list[tuple[int, int, int]]:
     start, _end, repl = edits[0]
     with lock.held():
         try:
@@ -386,10 +424,9 @@ def _edit_tail_in_place(path: Path, lock: LogLock, edits: list[tuple[int, int, b
             # a writer appended meanwhile: the general rewrite keeps its records
             fd = open_read(path)
             try:
-                _rewrite(path, lock, fd, edits, size, identity)
+                return _rewrite(path, lock, fd, edits, size, identity)
             finally:
                 os.close(fd)
-            return
         try:
             wfd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
         except OSError as exc:
@@ -404,19 +441,27 @@ def _edit_tail_in_place(path: Path, lock: LogLock, edits: list[tuple[int, int, b
             raise unavailable(path, exc, "repair") from None
         finally:
             os.close(wfd)
+    return [(0, start if not repl else size, 0)]
 
 
 def _rewrite(path: Path, lock: LogLock, fd: int, edits: list[tuple[int, int, bytes]],
-             size: int, identity: tuple[int, int]) -> None:
+             size: int, identity: tuple[int, int]) -> list[tuple[int, int, int]]:
+    """Returns the verbatim pieces as ``(old_start, old_end, new_start)``."""
     with Rewrite(path, lock, purpose="repair") as rw:
         if rw.source_identity != identity:
             raise StoreUnavailableError(
                 f"{path} was replaced since it was scanned; nothing was changed, run again")
+        pieces: list[tuple[int, int, int]] = []
         pos = 0
         for start, end, repl in edits:
+            if start > pos:
+                pieces.append((pos, start, rw.written))
             rw.copy_range(pos, start)
             rw.write(repl)
             pos = max(pos, end)
+        if size > pos:
+            pieces.append((pos, size, rw.written))
         rw.copy_range(pos, size)
         rw.source_end = size
         rw.commit()
+    return pieces

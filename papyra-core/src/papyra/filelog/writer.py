@@ -245,6 +245,7 @@ class AppendFile:
         if self.fd is not None:
             os.close(self.fd)
             self.fd = None
+        self.lock.close()
 
 
 # --------------------------------------------------------------------------- group commit

@@ -17,7 +17,12 @@ It needs ``pytest`` and ``pytest-asyncio`` (``pip install papyra-core[testing]``
 
 from __future__ import annotations
 
-from papyra.testing.conformance import (
+import pytest
+
+# Plain ``assert`` statements in the suite report their values, as in a test module.
+pytest.register_assert_rewrite("papyra.testing.conformance")
+
+from papyra.testing.conformance import (  # noqa: E402
     AppendReadConformance,
     ConcurrencyConformance,
     Damage,
@@ -25,6 +30,7 @@ from papyra.testing.conformance import (
     DurabilityConformance,
     FailureConformance,
     MaintenanceConformance,
+    ModelConformance,
     QueryConformance,
     RetentionConformance,
     Snapshot,
@@ -32,7 +38,7 @@ from papyra.testing.conformance import (
     StoreFactory,
     default_snapshot,
 )
-from papyra.testing.samples import (
+from papyra.testing.samples import (  # noqa: E402
     SYSTEM_ID,
     sample_audit,
     sample_dead_letter,
@@ -49,6 +55,7 @@ __all__ = [
     "DurabilityConformance",
     "FailureConformance",
     "MaintenanceConformance",
+    "ModelConformance",
     "QueryConformance",
     "RetentionConformance",
     "Snapshot",

@@ -57,6 +57,7 @@ __all__ = [
     "DurabilityConformance",
     "FailureConformance",
     "MaintenanceConformance",
+    "ModelConformance",
     "QueryConformance",
     "RetentionConformance",
     "Snapshot",
@@ -787,6 +788,141 @@ class DamageConformance(_Base):
             expected = (rec.through if isinstance(rec, GapRecord) else rec.seq or 0) + 1
 
 
+# --------------------------------------------------------------------------- model-based
+
+
+class ModelConformance(_Base):
+    """Random sequences of appends, compactions and reads, checked against a list model.
+
+    Hypothesis drives a state machine in a thread of its own (with its own event loop, so the
+    suite runs the same under any pytest-asyncio mode); examples are few and short, to stay
+    cheap for durable backends that fsync every batch. Each example reopens the store with the
+    factory and starts by compacting it empty, so it also checks that seq and the retention gap
+    survive reopening.
+    """
+
+    model_examples: int = 12
+    model_steps: int = 12
+
+    async def test_random_appends_compactions_and_reads_match_a_simple_model(
+        self, store_factory: StoreFactory
+    ) -> None:
+        from hypothesis import HealthCheck, settings
+        from hypothesis import strategies as st
+        from hypothesis.stateful import (
+            RuleBasedStateMachine,
+            initialize,
+            invariant,
+            rule,
+            run_state_machine_as_test,
+        )
+
+        examples, steps = self.model_examples, self.model_steps
+        base = time.time() - 10_000
+
+        class Machine(RuleBasedStateMachine):
+            def __init__(self) -> None:
+                super().__init__()
+                self.loop = asyncio.new_event_loop()
+                self.store: Store | None = None
+                self.model: list[tuple[int, str, str, float]] = []  # seq, id, kind, timestamp
+                self.next_seq = 1
+                self.retired_through = 0
+                self.counter = 0
+
+            def run(self, coro: Any) -> Any:
+                return self.loop.run_until_complete(coro)
+
+            @initialize()
+            def open_store(self) -> None:
+                # Every example opens the same data (the factory's one location per test), so
+                # each starts by retiring whatever earlier examples left: an empty log whose
+                # retention gap says where seq goes on.
+                self.store = self.run(store_factory())
+                try:
+                    self.run(self.store.compact(RetentionPolicy(max_records=0)))
+                except StoreNotFoundError:
+                    return  # the first example: no log yet
+                physical = self.run(_physical(self.store))
+                if physical:
+                    (gap,) = physical
+                    assert isinstance(gap, GapRecord)
+                    assert gap.seq == 1
+                    self.retired_through = gap.through
+                    self.next_seq = gap.through + 1
+
+            def teardown(self) -> None:
+                if self.store is not None:
+                    self.run(self.store.aclose())
+                self.loop.close()
+
+            @rule(n=st.integers(min_value=1, max_value=4))
+            def append(self, n: int) -> None:
+                assert self.store is not None
+                records = sample_records(n, start=self.counter, base_timestamp=base)
+                self.counter += n
+                stored = self.run(self.store.append(records))
+                assert seqs(stored) == list(range(self.next_seq, self.next_seq + n))
+                for rec in stored:
+                    assert rec.seq is not None
+                    self.model.append((rec.seq, rec.id, rec.kind, rec.timestamp))
+                self.next_seq += n
+
+            @rule(keep=st.integers(min_value=0, max_value=6))
+            def compact(self, keep: int) -> None:
+                assert self.store is not None
+                report = self.run(self.store.compact(RetentionPolicy(max_records=keep)))
+                assert report.before_records == len(self.model)
+                if len(self.model) > keep:
+                    retired = self.model[: len(self.model) - keep]
+                    self.retired_through = retired[-1][0]
+                    self.model = self.model[len(self.model) - keep:]
+                assert report.after_records == len(self.model)
+
+            @rule(limit=st.none() | st.integers(min_value=0, max_value=5),
+                  kind=st.none() | st.sampled_from(["event", "audit", "dead_letter"]),
+                  newest_first=st.booleans())
+            def read(self, limit: int | None, kind: str | None, newest_first: bool) -> None:
+                assert self.store is not None
+                got = self.run(_all(self.store, kinds=kind, limit=limit,
+                                    newest_first=newest_first))
+                want = [m for m in self.model if kind is None or m[2] == kind]
+                if limit is not None:
+                    want = want[max(0, len(want) - limit):] if limit else []
+                if newest_first:
+                    want.reverse()
+                assert [(r.seq, r.id) for r in got] == [(m[0], m[1]) for m in want]
+
+            @rule(back=st.integers(min_value=0, max_value=8))
+            def page(self, back: int) -> None:
+                assert self.store is not None
+                after = max(0, self.next_seq - 1 - back)
+                got = self.run(_all(self.store, after_seq=after, limit=3))
+                want = [m for m in self.model if m[0] > after][:3]
+                assert [r.id for r in got] == [m[1] for m in want]
+
+            @invariant()
+            def the_log_explains_every_seq(self) -> None:
+                if self.store is None:
+                    return
+                physical = self.run(_physical(self.store))
+                data_ = [r for r in physical if not isinstance(r, GapRecord)]
+                assert [(r.seq, r.id) for r in data_] == [(m[0], m[1]) for m in self.model]
+                gaps = [r for r in physical if isinstance(r, GapRecord)]
+                if self.retired_through:
+                    assert len(gaps) == 1
+                    assert (gaps[0].seq, gaps[0].through) == (1, self.retired_through)
+                    assert physical[0] is gaps[0]
+                else:
+                    assert gaps == []
+
+        Machine.TestCase.settings = settings(
+            max_examples=examples, stateful_step_count=steps, deadline=None,
+            suppress_health_check=list(HealthCheck),
+        )
+        await asyncio.to_thread(run_state_machine_as_test, Machine)
+
+
 # --------------------------------------------------------------------------- everything
 
 
@@ -799,6 +935,7 @@ class StoreConformance(
     ConcurrencyConformance,
     FailureConformance,
     DamageConformance,
+    ModelConformance,
 ):
     """Every contract test. Subclass it and provide a ``store_factory`` fixture::
 
