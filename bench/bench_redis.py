@@ -8,8 +8,9 @@ Without ``--url`` a throwaway redis-server (no persistence) is started on a free
 - append: records/s. ``ours`` = ``store.append(batch)`` (encoding, crc, one Lua call per batch
   that also takes the seqs); ``raw`` = redis-py's own pipeline of XADDs with the same bytes
   already encoded (asyncio, and the sync client as a second reference); ``papyra03`` =
-  ``RedisStreamsPersistence.record_event`` as 0.3.0 does it (one XADD per record; 100 calls in
-  flight at a time, its best).
+  ``RedisStreamsPersistence.record_event`` as 0.3.0 does it (one XADD per record), one at a
+  time and with 100 calls in flight, whichever is faster; it runs in its own venv, one block per
+  round between ours.
 - newest-100: reads/s of the newest 100 events of a 200,000-entry stream. ``ours`` =
   ``store.read(kinds="event", limit=100)``; ``raw`` = ``XREVRANGE key + - COUNT 100`` (entries
   not even decoded); ``papyra03`` = ``list_events(limit=100)`` (which returns the *oldest*
@@ -50,69 +51,93 @@ def prefix() -> str:
 
 
 # ------------------------------------------------------------------------------- appends
+#
+# The machine may be shared: each variant runs in short blocks, interleaved round after round,
+# and a rate is the total of its blocks, so load changes hit every variant alike.
 
 
-async def ours_append(url: str, recs: list[EventRecord], batch: int) -> float:
-    async with RedisStore(url + f"?prefix={prefix()}&system_id=bench") as store:
-        await store.append(recs[:batch])  # warm: connection, script load
-        t = time.perf_counter()
-        for k in range(0, len(recs), batch):
-            await store.append(recs[k:k + batch])
-        elapsed = time.perf_counter() - t
-        await store.client.flushdb()
-    return len(recs) / elapsed
+class Appenders:
+    """Every append variant with its client open, each writing one block when called."""
 
+    def __init__(self, url: str, recs: list[EventRecord], batch: int) -> None:
+        self.url, self.recs, self.batch = url, recs, batch
+        self.data = [codec.encode(r)[:-1] for r in recs]
+        self.store = RedisStore(url + f"?prefix={prefix()}&system_id=bench")
+        self.aclient = aredis.Redis.from_url(url)
+        self.sclient = redis.Redis.from_url(url)
+        self.key = f"{prefix()}:{{bench}}:events"
+        self.skey = f"{prefix()}:{{bench}}:events"
 
-async def ours_append_concurrent(url: str, recs: list[EventRecord], tasks: int) -> float:
-    """Many tasks appending small batches at once: coalesced into one round trip per group."""
-    async with RedisStore(url + f"?prefix={prefix()}&system_id=bench") as store:
-        await store.append(recs[:10])
-        per = len(recs) // tasks
+    async def ours(self, lo: int, hi: int) -> None:
+        for k in range(lo, hi, self.batch):
+            await self.store.append(self.recs[k:min(k + self.batch, hi)])
+
+    async def ours_concurrent(self, lo: int, hi: int, tasks: int = 50) -> None:
+        """Many tasks appending 20 records at a time: coalesced into one call per group."""
+        per = (hi - lo) // tasks
 
         async def writer(w: int) -> None:
-            mine = recs[w * per:(w + 1) * per]
+            mine = self.recs[lo + w * per:lo + (w + 1) * per]
             for k in range(0, len(mine), 20):
-                await store.append(mine[k:k + 20])
+                await self.store.append(mine[k:k + 20])
 
-        t = time.perf_counter()
         await asyncio.gather(*(writer(w) for w in range(tasks)))
-        elapsed = time.perf_counter() - t
-        await store.client.flushdb()
-    return per * tasks / elapsed
 
-
-async def raw_append_async(url: str, data: list[bytes], batch: int) -> float:
-    client = aredis.Redis.from_url(url)
-    key = f"{prefix()}:{{bench}}:events"
-    try:
-        t = time.perf_counter()
-        for k in range(0, len(data), batch):
-            pipe = client.pipeline(transaction=False)
-            for i, d in enumerate(data[k:k + batch], start=k):
-                pipe.xadd(key, {"data": d, "seq": i + 1})
+    async def raw_async(self, lo: int, hi: int) -> None:
+        for k in range(lo, hi, self.batch):
+            pipe = self.aclient.pipeline(transaction=False)
+            for i in range(k, min(k + self.batch, hi)):
+                pipe.xadd(self.key, {"data": self.data[i], "seq": i + 1})
             await pipe.execute()
-        elapsed = time.perf_counter() - t
-        await client.flushdb()
-    finally:
-        await client.aclose()
-    return len(data) / elapsed
 
-
-def raw_append_sync(url: str, data: list[bytes], batch: int) -> float:
-    client = redis.Redis.from_url(url)
-    key = f"{prefix()}:{{bench}}:events"
-    try:
-        t = time.perf_counter()
-        for k in range(0, len(data), batch):
-            pipe = client.pipeline(transaction=False)
-            for i, d in enumerate(data[k:k + batch], start=k):
-                pipe.xadd(key, {"data": d, "seq": i + 1})
+    def raw_sync(self, lo: int, hi: int) -> None:
+        for k in range(lo, hi, self.batch):
+            pipe = self.sclient.pipeline(transaction=False)
+            for i in range(k, min(k + self.batch, hi)):
+                pipe.xadd(self.skey, {"data": self.data[i], "seq": i + 1})
             pipe.execute()
-        elapsed = time.perf_counter() - t
-        client.flushdb()
+
+    async def close(self) -> None:
+        await self.store.aclose()
+        await self.aclient.flushdb()
+        await self.aclient.aclose()
+        self.sclient.close()
+
+
+async def measure_appends(url: str, n: int, batch: int, rounds: int,
+                          p03_python: str | None) -> dict[str, float]:
+    recs = records(n)
+    app = Appenders(url, recs, batch)
+    block = n // rounds
+    spent = dict.fromkeys(("ours", "ours_concurrent", "raw_async", "raw_sync"), 0.0)
+    p03_concurrent = p03_sequential = 0.0
+    try:
+        await app.ours(0, batch)  # warm up: connections, script load
+        await app.raw_async(0, batch)
+        app.raw_sync(0, batch)
+        for r in range(rounds):
+            lo, hi = r * block, (r + 1) * block
+            for name in spent:
+                t = time.perf_counter()
+                if name == "raw_sync":
+                    app.raw_sync(lo, hi)  # blocking on purpose: it is the sync client
+                else:
+                    await getattr(app, name)(lo, hi)
+                spent[name] += time.perf_counter() - t
+            if p03_python:  # papyra 0.3.0 in its own venv: one block per round, its best mode
+                got = await asyncio.to_thread(papyra03, p03_python, P03_APPEND, url,
+                                              str(block), prefix())
+                if got:
+                    p03_concurrent += got["concurrent"]
+                    p03_sequential += got["sequential"]
     finally:
-        client.close()
-    return len(data) / elapsed
+        await app.close()
+    rates = {name: block * rounds / t for name, t in spent.items()}
+    if p03_concurrent and p03_sequential:
+        rates["papyra03"] = block * rounds / min(p03_concurrent, p03_sequential)
+        rates["papyra03_concurrent"] = block * rounds / p03_concurrent
+        rates["papyra03_sequential"] = block * rounds / p03_sequential
+    return rates
 
 
 # ------------------------------------------------------------------------------- reads
@@ -144,28 +169,33 @@ async def fill_papyra03(url: str, pfx: str, n: int) -> None:
         await client.aclose()
 
 
-async def ours_newest(url: str, reads: int, kinds: str | None) -> float:
-    async with RedisStore(url) as store:
-        got = await store.read_all(kinds=kinds, limit=100)
+async def measure_newest(url: str, filled: str, reads: int, rounds: int) -> dict[str, float]:
+    pfx = filled.split("prefix=")[1].split("&")[0]
+    key = f"{pfx}:{{bench}}:events"
+    client = aredis.Redis.from_url(url)
+    store = RedisStore(filled)
+    spent = {"raw": 0.0, "ours": 0.0, "ours_all_kinds": 0.0}
+    block = max(reads // rounds, 1)
+    try:
+        got = await store.read_all(kinds="event", limit=100)
         assert len(got) == 100
         assert got[-1].seq == (await store.stats()).last_seq
-        t = time.perf_counter()
-        for _ in range(reads):
-            async for _rec in store.read(kinds=kinds, limit=100):
-                pass
-        return reads / (time.perf_counter() - t)
-
-
-async def raw_newest(url: str, key: str, reads: int) -> float:
-    client = aredis.Redis.from_url(url)
-    try:
-        await client.xrevrange(key, count=100)
-        t = time.perf_counter()
-        for _ in range(reads):
-            await client.xrevrange(key, "+", "-", 100)
-        return reads / (time.perf_counter() - t)
+        await client.xrevrange(key, "+", "-", 100)
+        for _ in range(rounds):
+            for name in spent:
+                t = time.perf_counter()
+                for _ in range(block):
+                    if name == "raw":
+                        await client.xrevrange(key, "+", "-", 100)
+                    else:
+                        kinds = "event" if name == "ours" else None
+                        async for _rec in store.read(kinds=kinds, limit=100):
+                            pass
+                spent[name] += time.perf_counter() - t
     finally:
+        await store.aclose()
         await client.aclose()
+    return {name: block * rounds / t for name, t in spent.items()}
 
 
 # ------------------------------------------------------------------------------- papyra 0.3.0
@@ -175,28 +205,25 @@ P03_APPEND = textwrap.dedent("""
     from papyra.persistence.backends.redis import RedisStreamsConfig, RedisStreamsPersistence
     from papyra.persistence.models import PersistedEvent
 
-    async def main(url, n):
-        p = RedisStreamsPersistence(RedisStreamsConfig(url=url, prefix=sys.argv[3],
+    async def main(url, n, prefix):
+        p = RedisStreamsPersistence(RedisStreamsConfig(url=url, prefix=prefix,
                                                        system_id="bench"))
         evs = [PersistedEvent(system_id="bench", actor_address=f"bench:{i % 64}",
                               event_type="ActorStarted", payload={"i": i, "note": "ok"},
                               timestamp=time.time()) for i in range(n)]
         await p.record_event(evs[0])
-        best = 0.0
-        for _ in range(2):
-            t = time.perf_counter()
-            for k in range(0, n, 100):
-                await asyncio.gather(*(p.record_event(e) for e in evs[k:k + 100]))
-            best = max(best, n / (time.perf_counter() - t))
-        seq = 0.0
         t = time.perf_counter()
-        for e in evs[: n // 4]:
+        for k in range(0, n, 100):
+            await asyncio.gather(*(p.record_event(e) for e in evs[k:k + 100]))
+        concurrent = time.perf_counter() - t
+        t = time.perf_counter()
+        for e in evs:
             await p.record_event(e)
-        seq = (n // 4) / (time.perf_counter() - t)
+        sequential = time.perf_counter() - t
         await p.aclose()
-        print(json.dumps({"concurrent": best, "sequential": seq}))
+        print(json.dumps({"concurrent": concurrent, "sequential": sequential}))
 
-    asyncio.run(main(sys.argv[1], int(sys.argv[2])))
+    asyncio.run(main(sys.argv[1], int(sys.argv[2]), sys.argv[3]))
 """)
 
 P03_READ = textwrap.dedent("""
@@ -204,8 +231,8 @@ P03_READ = textwrap.dedent("""
     from papyra.persistence.backends.redis import RedisStreamsConfig, RedisStreamsPersistence
 
     async def main(url, reads, prefix):
-        p = RedisStreamsPersistence(RedisStreamsConfig(url=url, prefix=prefix,
-                                                       system_id="bench"))
+        p = RedisStreamsPersistence(RedisStreamsConfig(
+            url=url + "?socket_timeout=120", prefix=prefix, system_id="bench"))
         got = await p.list_events(limit=100)
         t = time.perf_counter()
         for _ in range(reads):
@@ -259,49 +286,38 @@ async def run(args: argparse.Namespace, url: str) -> list[dict[str, Any]]:
     n = 20_000 if args.quick else 100_000
     batch = 500
     big = 20_000 if args.quick else 200_000
-    reads = 300 if args.quick else 2000
-    runs = 2 if args.quick else 3
-    recs = records(n)
-    data = [codec.encode(r)[:-1] for r in recs]
+    reads = 400 if args.quick else 3000
+    rounds = 10 if args.quick else 20
     out: list[dict[str, Any]] = []
 
-    raw_a = raw_s = ours_a = ours_c = 0.0
-    for _ in range(runs):  # interleaved, best of each: the machine is shared and noisy
-        raw_a = max(raw_a, await raw_append_async(url, data, batch))
-        raw_s = max(raw_s, await asyncio.to_thread(raw_append_sync, url, data, batch))
-        ours_a = max(ours_a, await ours_append(url, recs, batch))
-        ours_c = max(ours_c, await ours_append_concurrent(url, recs, 50))
-    p03 = papyra03(args.papyra03_python, P03_APPEND, url, str(min(n, 20_000)), prefix())
-    p03_rate = max(p03["concurrent"], p03["sequential"]) if p03 else None  # its best
-    out.append(row(f"append batch={batch} vs asyncio pipeline", "append", ours_a, raw_a,
-                   p03_rate, "records/s"))
-    out.append(row(f"append batch={batch} vs sync pipeline", "append_vs_sync", ours_a, raw_s,
-                   p03_rate, "records/s"))
-    out.append(row("append 50 tasks x 20 (coalesced)", "append_concurrent", ours_c, raw_a,
-                   p03_rate, "records/s"))
-    if p03:
-        print(f"papyra 0.3.0 appends: {p03['concurrent']:,.0f}/s with 100 in flight, "
-              f"{p03['sequential']:,.0f}/s one at a time", file=sys.stderr)
+    a = await measure_appends(url, n, batch, rounds, args.papyra03_python)
+    p03_rate = a.get("papyra03")
+    out.append(row(f"append batch={batch} vs asyncio pipeline", "append", a["ours"],
+                   a["raw_async"], p03_rate, "records/s"))
+    out.append(row(f"append batch={batch} vs sync pipeline", "append_vs_sync", a["ours"],
+                   a["raw_sync"], p03_rate, "records/s"))
+    out.append(row("append 50 tasks x 20 (coalesced)", "append_concurrent",
+                   a["ours_concurrent"], a["raw_async"], p03_rate, "records/s"))
+    if p03_rate:
+        print(f"papyra 0.3.0 appends: {a['papyra03_concurrent']:,.0f}/s with 100 in flight, "
+              f"{a['papyra03_sequential']:,.0f}/s one at a time", file=sys.stderr)
 
     filled = await fill(url, big)
-    pfx = filled.split("prefix=")[1].split("&")[0]
-    key = f"{pfx}:{{bench}}:events"
-    raw_r = ours_r = ours_all = 0.0
-    for _ in range(runs):
-        raw_r = max(raw_r, await raw_newest(url, key, reads))
-        ours_r = max(ours_r, await ours_newest(filled, reads, "event"))
-        ours_all = max(ours_all, await ours_newest(filled, reads, None))
+    r = await measure_newest(url, filled, reads, rounds)
     pfx03 = prefix()
-    await fill_papyra03(url, pfx03, big)
-    p03r = papyra03(args.papyra03_python, P03_READ, url, str(max(reads // 100, 3)), pfx03)
+    p03r = None
+    if args.papyra03_python:
+        await fill_papyra03(url, pfx03, big)
+        p03r = papyra03(args.papyra03_python, P03_READ, url, "3", pfx03)
     if p03r:
         verdict = "the newest" if p03r["last_i"] == big - 1 else "NOT the newest"
         print(f"papyra 0.3.0 list_events(limit=100) returned payload i={p03r['first_i']}.."
               f"{p03r['last_i']} of 0..{big - 1}: {verdict}", file=sys.stderr)
-    out.append(row(f"newest-100 of {big:,} (kinds=event)", "newest_100", ours_r, raw_r,
-                   p03r["rate"] if p03r else None, "reads/s"))
-    out.append(row(f"newest-100 of {big:,} (all kinds)", "newest_100_all_kinds", ours_all,
-                   raw_r, p03r["rate"] if p03r else None, "reads/s"))
+    p03_read = p03r["rate"] if p03r else None
+    out.append(row(f"newest-100 of {big:,} (kinds=event)", "newest_100", r["ours"], r["raw"],
+                   p03_read, "reads/s"))
+    out.append(row(f"newest-100 of {big:,} (all kinds)", "newest_100_all_kinds",
+                   r["ours_all_kinds"], r["raw"], p03_read, "reads/s"))
     return out
 
 
@@ -321,8 +337,9 @@ def main() -> None:
     finally:
         if server is not None:
             server.stop()
-    print(f"redis-py {redis.__version__}, hiredis: "
-          f"{'yes' if _has_hiredis() else 'no'}, pid {os.getpid()}", file=sys.stderr)
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(f"redis-py {redis.__version__}, hiredis: {'yes' if _has_hiredis() else 'no'}, "
+          f"{os.cpu_count()} CPUs, load average {load}", file=sys.stderr)
     emit(rows)
 
 

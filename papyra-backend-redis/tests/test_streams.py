@@ -178,3 +178,44 @@ async def test_paging_with_gaps_includes_only_gaps_after_the_seq(store: RedisSto
     first = await store.read_all(include_gaps=True, after_seq=0, limit=2)
     assert isinstance(first[0], GapRecord)
     assert first[1].seq == 7
+
+
+async def test_a_repeated_seq_is_a_regression_that_repair_removes_without_a_gap(
+    store: RedisStore,
+) -> None:
+    await store.append(events(4))
+    key = store.keys.stream("event")
+    rows = await store.client.xrange(key)
+    await store.client.xadd(key, rows[1][1])  # a second copy of seq 2, appended later
+    await store.append(events(1, start=4))
+    report = await store.scan()
+    assert [a.kind for a in report.anomalies] == ["seq_regression"]
+    fixed = await store.recover("repair")
+    assert fixed.clean
+    assert not [r for r in await store.read_all(include_gaps=True) if isinstance(r, GapRecord)]
+    assert [r.seq for r in await store.read_all()] == [1, 2, 3, 4, 5]
+    assert (await store.recover("repair")).actions == ()
+
+
+async def test_an_entry_with_an_unreadable_seq_is_repaired_in_one_run(store: RedisStore) -> None:
+    await store.append(events(2))
+    seq = await store.client.incr(store.keys.seq)
+    data = codec.encode(events(1)[0])[:-1]
+    await store.client.xadd(store.keys.stream("event"), {"data": data, "seq": f"x{seq}"})
+    await store.append(events(2, start=3))
+    report = await store.scan()
+    assert [a.kind for a in report.anomalies] == ["malformed_entry", "seq_gap"]
+    fixed = await store.recover("repair")
+    assert fixed.clean, fixed.after
+    assert (await store.recover("repair")).actions == ()
+    assert [r.seq for r in await store.read_all()] == [1, 2, 4, 5]
+
+
+async def test_a_lost_seq_counter_never_hands_out_a_seq_twice(store: RedisStore) -> None:
+    await store.append(events(3))
+    await store.client.delete(store.keys.seq)  # evicted, deleted, or restored apart
+    assert [r.seq for r in await store.append(events(2, start=3))] == [4, 5]
+    await store.compact(RetentionPolicy(max_records=0))
+    await store.client.delete(store.keys.seq)
+    assert [r.seq for r in await store.append(events(1, start=5))] == [6]
+    assert (await store.scan()).clean

@@ -9,13 +9,12 @@ failed authentication, 2 for bad usage). Output never contains the password of t
 from __future__ import annotations
 
 import asyncio
+import json
 import re
-import sys
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import click
-import orjson
 from papyra.errors import ConfigError
 
 from papyra_backend_redis.groups import ConsumerGroup, describe_groups, pending_entries
@@ -88,8 +87,7 @@ def _run(ctx: click.Context, url: str, body: Callable[[RedisStore], Awaitable[T]
 
 
 def _emit_json(value: Any) -> None:
-    sys.stdout.buffer.write(orjson.dumps(value, option=orjson.OPT_INDENT_2) + b"\n")
-    sys.stdout.flush()
+    click.echo(json.dumps(value, indent=2))
 
 
 def _table(headers: list[str], rows: list[list[Any]]) -> None:

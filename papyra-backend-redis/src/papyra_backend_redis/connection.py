@@ -15,6 +15,7 @@ this module in readable form: :func:`scrub` removes it from any text derived fro
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
@@ -129,13 +130,19 @@ def make_client(settings: RedisSettings) -> Any:
     from redis.exceptions import ConnectionError, TimeoutError
 
     class _Retry(Retry):
-        async def call_with_retry(self, do: Any, fail: Any, is_retryable: Any = None,
-                                  with_failure_count: bool = False) -> Any:
+        # redis-py >= 6 lets a caller veto retries (is_retryable); older versions simply retry
+        # an authentication failure too, which only delays the error by the backoff
+        async def call_with_retry(self, do: Any, fail: Any, *args: Any, **kwargs: Any) -> Any:
+            if not _VETO:
+                return await super().call_with_retry(do, fail, *args, **kwargs)
+            given = args[0] if args else kwargs.pop("is_retryable", None)
+
             def check(error: Exception) -> bool:
-                return retryable(error) and (is_retryable is None or is_retryable(error))
+                return retryable(error) and (given is None or given(error))
 
-            return await super().call_with_retry(do, fail, check, with_failure_count)
+            return await super().call_with_retry(do, fail, check, *args[1:], **kwargs)
 
+    _VETO = "is_retryable" in inspect.signature(Retry.call_with_retry).parameters
     retry = _Retry(ExponentialWithJitterBackoff(cap=BACKOFF_CAP, base=BACKOFF_BASE), RETRIES,
                    supported_errors=(ConnectionError, TimeoutError))
     query = dict(parse_qsl(urlsplit(settings.client_url).query))

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 from papyra.codec import DecodeError
-from papyra.errors import ConfigError, StoreUnavailableError
+from papyra.errors import ConfigError, StoreNotFoundError, StoreUnavailableError
 from papyra.records import Record, StoredRecord, normalize_kinds
 from papyra.reports import Anomaly
 
@@ -506,11 +506,18 @@ async def pending_entries(store: RedisStore, group: str, *, kind: str = "event",
                           count: int = 100, consumer: str | None = None,
                           min_idle_ms: int | None = None) -> list[dict[str, Any]]:
     """Pending entries of a group (``papyra redis pending``), oldest first."""
+
     stream = store.keys.stream(_one_kind(kind))
-    rows = await guarded(
-        store.settings, "list pending entries",
-        lambda: store.client.xpending_range(stream, group, "-", "+", count,
-                                            consumername=consumer, idle=min_idle_ms))
+    try:
+        rows = await guarded(
+            store.settings, "list pending entries",
+            lambda: store.client.xpending_range(stream, group, "-", "+", count,
+                                                consumername=consumer, idle=min_idle_ms))
+    except StoreUnavailableError as exc:
+        if "NOGROUP" in str(exc):
+            raise StoreNotFoundError(f"list pending entries: no consumer group {group!r} on "
+                                     f"{stream}") from None
+        raise
     return [
         {"stream": stream, "entry_id": text(r["message_id"]), "consumer": text(r["consumer"]),
          "idle_ms": int(r["time_since_delivered"]), "deliveries": int(r["times_delivered"])}

@@ -15,7 +15,7 @@ and the field ``seq`` (decimal). Entries written by papyra 0.3.0 have only ``dat
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import attrs
@@ -83,19 +83,25 @@ def next_id(entry_id: Any) -> str:
     return f"{ms}-{sq + 1}"
 
 
-@attrs.frozen
 class Entry:
-    """One decoded stream entry. ``key`` orders entries of all streams in log order."""
+    """One decoded stream entry. ``key`` orders entries of all streams in log order.
 
-    stream_kind: str
-    entry_id: str
-    seq: int | None
-    record: StoredRecord
-    size: int
+    A plain slotted class (not attrs): reads build one per record, so it is kept cheap.
+    """
 
-    @property
-    def key(self) -> tuple[int, ...]:
-        return order_key(self.seq, self.entry_id)
+    __slots__ = ("entry_id", "key", "record", "seq", "size", "stream_kind")
+
+    def __init__(self, stream_kind: str, entry_id: str, seq: int | None, record: StoredRecord,
+                 size: int) -> None:
+        self.stream_kind = stream_kind
+        self.entry_id = entry_id
+        self.seq = seq
+        self.record = record
+        self.size = size
+        self.key = order_key(seq, entry_id)
+
+    def __repr__(self) -> str:
+        return f"Entry({self.stream_kind}, {self.entry_id}, seq={self.seq})"
 
 
 def order_key(seq: int | None, entry_id: str) -> tuple[int, ...]:
@@ -105,25 +111,23 @@ def order_key(seq: int | None, entry_id: str) -> tuple[int, ...]:
     return (1, seq)
 
 
-def field(fields: Mapping[Any, Any], name: bytes) -> Any:
-    if name in fields:
-        return fields[name]
-    return fields.get(name.decode())
-
-
 def decode_entry(stream_kind: str, entry_id: Any, fields: Mapping[Any, Any] | None) -> Entry:
     """Decode one entry or raise :class:`DecodeError` (kind ``malformed_entry``,
     ``checksum_mismatch`` or ``unsupported_version``)."""
-    eid = text(entry_id)
+    eid = entry_id.decode() if type(entry_id) is bytes else str(entry_id)
     if not fields:
         raise DecodeError("malformed_entry", "entry has no fields (deleted or trimmed)")
-    data = field(fields, b"data")
+    data = fields.get(b"data")
+    if data is None:
+        data = fields.get("data")
     if data is None:
         names = ", ".join(sorted(text(k) for k in fields))
         raise DecodeError("malformed_entry", f"entry has no 'data' field (fields: {names})")
     if isinstance(data, str):
         data = data.encode("utf-8")
-    raw_seq = field(fields, b"seq")
+    raw_seq = fields.get(b"seq")
+    if raw_seq is None:
+        raw_seq = fields.get("seq")
     seq: int | None = None
     if raw_seq is not None:
         try:
@@ -158,21 +162,30 @@ def decode_entry(stream_kind: str, entry_id: Any, fields: Mapping[Any, Any] | No
     return Entry(stream_kind, eid, seq, record, len(data))
 
 
-_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+_COPIERS: dict[type, Callable[[Any, int], Any]] = {}
+
+
+def _copier(cls: type) -> Callable[[Any, int], Any]:
+    """An unrolled ``copy with seq`` for one record class (appends copy every record)."""
+    names = [a.name for a in attrs.fields(cls) if a.name != "seq"]
+    lines = ["def copy(rec, seq):", "    new = _new(_cls)", "    _set(new, 'seq', seq)"]
+    lines += [f"    _set(new, {n!r}, rec.{n})" for n in names]
+    lines.append("    return new")
+    scope: dict[str, Any] = {"_new": object.__new__, "_set": object.__setattr__, "_cls": cls}
+    exec("\n".join(lines), scope)
+    func: Callable[[Any, int], Any] = scope["copy"]
+    return func
 
 
 def with_seq(record: Record, seq: int) -> Record:
     """A copy of ``record`` carrying ``seq`` (what ``record.with_seq`` does, without validating
     every field again: the fields come from a record that was validated when it was built)."""
     cls = type(record)
-    names = _FIELD_NAMES.get(cls)
-    if names is None:
-        names = _FIELD_NAMES[cls] = tuple(a.name for a in attrs.fields(cls))
-    new = object.__new__(cls)
-    for name in names:
-        object.__setattr__(new, name, getattr(record, name))
-    object.__setattr__(new, "seq", seq)
-    return new
+    copy = _COPIERS.get(cls)
+    if copy is None:
+        copy = _COPIERS[cls] = _copier(cls)
+    result: Record = copy(record, seq)
+    return result
 
 
 def encode_fields(record: StoredRecord, seq: int) -> dict[str, bytes | str]:

@@ -4,16 +4,57 @@ and runs atomically, so a batch gets contiguous seqs and is all-or-nothing."""
 from __future__ import annotations
 
 APPEND = """
--- KEYS: 1 seq counter, 2 events, 3 audits, 4 dead_letters
--- ARGV: 1 n, 2 maxlen ('' = none), 3 minid ('' = none), then n pairs (stream index, data)
+-- KEYS: 1 seq counter, 2 events, 3 audits, 4 dead_letters, 5 gaps
+-- ARGV: 1 n, 2 maxlen ('' = none), 3 minid ('' = none), then runs of records of one kind:
+--       stream index (2..4), run length, that many data values
 local n = tonumber(ARGV[1])
 local last = redis.call('INCRBY', KEYS[1], n)
+if last == n then
+  -- the counter was missing (first append, or the key was lost: evicted, deleted, restored
+  -- apart from the streams): never hand out a seq the log already holds
+  local top = 0
+  for i = 2, 4 do
+    local e = redis.call('XREVRANGE', KEYS[i], '+', '-', 'COUNT', 1)
+    if #e > 0 then
+      local f = e[1][2]
+      for j = 1, #f, 2 do
+        if f[j] == 'seq' then
+          local v = tonumber(f[j + 1])
+          if v and v > top then top = v end
+        end
+      end
+    end
+  end
+  for _, g in ipairs(redis.call('XRANGE', KEYS[5], '-', '+')) do
+    local f = g[2]
+    for j = 1, #f, 2 do
+      if f[j] == 'data' then
+        local ok, rec = pcall(cjson.decode, f[j + 1])
+        if ok and type(rec) == 'table' and tonumber(rec['through']) and
+            tonumber(rec['through']) > top then
+          top = tonumber(rec['through'])
+        end
+      end
+    end
+  end
+  if top > 0 then
+    last = top + n
+    redis.call('SET', KEYS[1], string.format('%d', last))
+  end
+end
 local first = last - n + 1
 local touched = {}
-for i = 0, n - 1 do
-  local k = KEYS[tonumber(ARGV[4 + 2 * i])]
-  redis.call('XADD', k, '*', 'data', ARGV[5 + 2 * i], 'seq', string.format('%d', first + i))
+local seq = first
+local a = 4
+while a <= #ARGV do
+  local k = KEYS[tonumber(ARGV[a])]
+  local run = tonumber(ARGV[a + 1])
+  for i = a + 2, a + 1 + run do
+    redis.call('XADD', k, '*', 'data', ARGV[i], 'seq', string.format('%d', seq))
+    seq = seq + 1
+  end
   touched[k] = true
+  a = a + 2 + run
 end
 if ARGV[2] ~= '' or ARGV[3] ~= '' then
   for k, _ in pairs(touched) do

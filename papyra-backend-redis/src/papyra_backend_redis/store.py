@@ -31,7 +31,7 @@ from papyra.reports import (
     StoreStats,
 )
 from papyra.retention import RetentionPolicy, RetentionWalk
-from papyra.store import Capabilities, ReadQuery, Store
+from papyra.store import FSYNC_POLICIES, Capabilities, ReadQuery, Store
 from papyra.urls import StoreURL
 
 from papyra_backend_redis import scripts
@@ -55,6 +55,7 @@ from papyra_backend_redis.keys import (
 )
 
 CHUNK = 1000
+TAIL_LIMIT = 10_000  # records after ``after_seq`` worth finding from the newest end
 STREAM_INDEX = {"event": 2, "audit": 3, "dead_letter": 4}  # KEYS index in the append script
 
 
@@ -69,6 +70,7 @@ class _Cut:
     kinds: Counter[str] = attrs.field(factory=Counter)
     oldest_ts: float | None = None
     newest_ts: float | None = None
+    oldest_kept_key: tuple[int, ...] | None = None
 
 
 class RedisStore(Store):
@@ -94,18 +96,28 @@ class RedisStore(Store):
         elif ours:
             settings = RedisSettings.parse(_raw(settings), **ours)
         options.setdefault("system_id", settings.system_id)
+        unknown = set(options) - {"system_id", "retention", "metrics", "plugins"}
+        if unknown:
+            raise ConfigError(f"unknown option(s) for the redis backend: "
+                              f"{', '.join(sorted(unknown))}")
         super().__init__(url=settings.redacted, **options)
         self.settings = settings
         self.keys = Keys(settings.prefix, self.system_id)
         opts = settings.options
         self.trim_on_write = _bool(opts.get("trim_on_write", "0"))
-        self.stale_pending_ms = int(opts.get("stale_pending_ms", 3_600_000))
-        mrb = opts.get("max_record_bytes")
-        self.max_record_bytes: int | None = int(mrb) if mrb else None
+        self.stale_pending_ms = _int_option(opts, "stale_pending_ms", 3_600_000)
+        mrb = _int_option(opts, "max_record_bytes", 0)
+        self.max_record_bytes: int | None = mrb or None
         self.fsync = str(opts.get("fsync", "always"))
-        self.expected_groups: tuple[tuple[str, str], ...] = tuple(
-            _group_spec(g) for g in str(opts.get("groups", "")).split(",") if g.strip()
-        )
+        if self.fsync not in FSYNC_POLICIES:
+            raise ConfigError(f"fsync must be one of {', '.join(FSYNC_POLICIES)}, "
+                              f"got {self.fsync!r}")
+        try:
+            self.expected_groups: tuple[tuple[str, str], ...] = tuple(
+                _group_spec(g) for g in str(opts.get("groups", "")).split(",") if g.strip()
+            )
+        except ValueError as exc:
+            raise ConfigError(f"bad groups option: {exc}") from None
         self.chunk = chunk
         self._client = client
         self._own_client = client is None
@@ -209,10 +221,15 @@ class RedisStore(Store):
     async def _write(self, items: list[tuple[int, bytes]]) -> int:
         maxlen, minid = self._trim_args()
         args: list[Any] = [len(items), maxlen, minid]
+        run_at = -1  # position of the current run's length
+        current = 0
         for index, data in items:
-            args.append(index)
+            if index != current:
+                args += [index, 0]
+                run_at, current = len(args) - 1, index
+            args[run_at] += 1
             args.append(data)
-        keys = [self.keys.seq, *self.keys.data_streams]
+        keys = [self.keys.seq, *self.keys.data_streams, self.keys.gaps]
         script = self._script("append")
         try:
             return int(await script(keys=keys, args=args))
@@ -288,12 +305,20 @@ class RedisStore(Store):
             for rec in picked if query.newest_first else reversed(picked):
                 yield rec
             return
+        if bounded and query.after_seq is not None:
+            tail = await self._tail_after(query, kinds, gaps)
+            if tail is not None:
+                for rec in tail:
+                    yield rec
+                return
         starts: dict[str, str | None] = {k: "-" for k in kinds}
         floor: tuple[int, ...] | None = None
         if bounded:
             cut = await self._cut(self.retention)
+            if cut.kept == 0:
+                return
+            floor = cut.oldest_kept_key  # nothing older shows, gaps included
             if cut.refused_key is not None:
-                floor = cut.refused_key
                 for k in kinds:
                     starts[k] = cut.oldest_kept.get(k)
         if query.after_seq is not None:
@@ -312,7 +337,7 @@ class RedisStore(Store):
         out: list[StoredRecord] = []
         emitted = 0
         async for e in _merge(iters):
-            if floor is not None and e.key <= floor:
+            if floor is not None and e.key < floor:
                 continue
             if not query.matches(e.record):
                 continue
@@ -327,6 +352,49 @@ class RedisStore(Store):
             for rec in reversed(out):
                 yield rec
 
+    async def _tail_after(self, query: ReadQuery, kinds: list[str], gaps: list[Entry]
+                          ) -> list[StoredRecord] | None:
+        """Records after ``after_seq`` under retention, found by walking back from the newest:
+        O(records after the seq), which is what following a log costs (``--follow`` polls).
+        None when more than ``TAIL_LIMIT`` records follow (the caller pages forward instead)."""
+        assert query.after_seq is not None
+        walk = self._walk(self.retention)
+        first_count = 64
+        prefetched = await self._prefetch_newest(DATA_KINDS, first_count)
+        iters: list[AsyncIterator[Entry]] = [
+            self._decoded(k, self._raw_backward(k, prefetched[k], first_count))
+            for k in DATA_KINDS
+        ]
+        after = [g for g in gaps if g.seq is not None and g.seq > query.after_seq]
+        if after:
+            iters.append(_aiter(list(reversed(after))))
+        found: list[StoredRecord] = []  # newest first
+        held: list[StoredRecord] = []
+        seen = 0
+        async for e in _merge(iters, reverse=True):
+            rec = e.record
+            if isinstance(rec, GapRecord):
+                if query.matches(rec):
+                    held.append(rec)
+                continue
+            if not walk.keep(e.seq, rec.timestamp, e.size):
+                break
+            found.extend(held)
+            held.clear()
+            if e.seq is None or e.seq <= query.after_seq:
+                break
+            seen += 1
+            if seen > TAIL_LIMIT:
+                return None
+            if rec.kind in kinds and query.matches(rec):
+                found.append(rec)
+        found.reverse()
+        if query.limit is not None:
+            found = found[: query.limit]
+        if query.newest_first:
+            found.reverse()
+        return found
+
     async def _newest(self, query: ReadQuery, kinds: list[str], gaps: list[Entry],
                       bounded: bool) -> list[StoredRecord]:
         """The newest ``limit`` matching records, newest first, in O(limit) when unfiltered."""
@@ -335,22 +403,56 @@ class RedisStore(Store):
         source = list(DATA_KINDS) if bounded else kinds
         first_count = min(max(query.limit, 16), self.chunk)
         prefetched = await self._prefetch_newest(source, first_count)
+        if len(source) == 1 and not gaps and walk is None:
+            return await self._newest_one(query, source[0], prefetched[source[0]], first_count)
         iters: list[AsyncIterator[Entry]] = [
             self._decoded(k, self._raw_backward(k, prefetched[k], first_count)) for k in source
         ]
         if gaps:
             iters.append(_aiter(list(reversed(gaps))))
         picked: list[StoredRecord] = []
+        held: list[StoredRecord] = []  # gaps not yet known to lie inside the kept suffix
         async for e in _merge(iters, reverse=True):
             rec = e.record
-            if (walk is not None and not isinstance(rec, GapRecord)
-                    and not walk.keep(e.seq, rec.timestamp, e.size)):
-                break
-            if (isinstance(rec, GapRecord) or rec.kind in kinds) and query.matches(rec):
-                picked.append(rec)
-                if len(picked) >= query.limit:
+            if isinstance(rec, GapRecord):
+                if query.matches(rec):
+                    (held if walk is not None else picked).append(rec)
+            else:
+                if walk is not None and not walk.keep(e.seq, rec.timestamp, e.size):
                     break
+                # under retention a gap shows only when a kept record is older than it
+                for gap in held:
+                    if len(picked) >= query.limit:
+                        break
+                    picked.append(gap)
+                held.clear()
+                if rec.kind in kinds and query.matches(rec) and len(picked) < query.limit:
+                    picked.append(rec)
+            if len(picked) >= query.limit:
+                break
         return picked
+
+    async def _newest_one(self, query: ReadQuery, kind: str, rows: list[tuple[Any, Any]],
+                          count: int) -> list[StoredRecord]:
+        """``_newest`` for one stream without retention: plain loops over the replies (the
+        common ``inspect events --limit N`` and dashboard case, kept free of generator hops)."""
+        assert query.limit is not None
+        picked: list[StoredRecord] = []
+        while True:
+            for eid, fields in rows:
+                try:
+                    rec = decode_entry(kind, eid, fields).record
+                except DecodeError:
+                    continue
+                if query.matches(rec):
+                    picked.append(rec)
+                    if len(picked) >= query.limit:
+                        return picked
+            if len(rows) < count:
+                return picked
+            hi = "(" + text(rows[-1][0])
+            count = min(max(count * 2, 64), self.chunk * 10)
+            rows = await self._range(kind, "-", hi, count, reverse=True)
 
     async def _prefetch_newest(self, kinds: Sequence[str], count: int
                                ) -> dict[str, list[tuple[Any, Any]]]:
@@ -421,6 +523,7 @@ class RedisStore(Store):
         kinds: Counter[str] = Counter()
         oldest_ts: float | None = None
         newest_ts: float | None = None
+        oldest_key: tuple[int, ...] | None = None
         if walk.unbounded:
             return _Cut(None, oldest_kept, None, 0)
         prefetched = await self._prefetch_newest(DATA_KINDS, min(self.chunk, 256))
@@ -432,13 +535,15 @@ class RedisStore(Store):
                 refused = e.key
                 break
             oldest_kept[e.stream_kind] = e.entry_id
+            oldest_key = e.key
             oldest_seq = e.seq if e.seq is not None else oldest_seq
             kept += 1
             kinds[e.stream_kind] += 1
             ts = e.record.timestamp
             oldest_ts = ts if oldest_ts is None else min(oldest_ts, ts)
             newest_ts = ts if newest_ts is None else max(newest_ts, ts)
-        return _Cut(refused, oldest_kept, oldest_seq, kept, kinds, oldest_ts, newest_ts)
+        return _Cut(refused, oldest_kept, oldest_seq, kept, kinds, oldest_ts, newest_ts,
+                    oldest_key)
 
     # ------------------------------------------------------------------ stats
 
@@ -597,7 +702,7 @@ class RedisStore(Store):
                     args=[a.entry_id, a.kind, a.detail, repr(time.time())])
                 if int(moved):
                     quarantined.add((a.stream, a.entry_id))
-                    if seq is not None:
+                    if seq is not None and a.kind != "seq_regression":
                         dropped_seqs.append(seq)
                     self.metrics.add("records_quarantined")
                 done.append(attrs.evolve(action, to=self.keys.quarantine))
@@ -605,7 +710,8 @@ class RedisStore(Store):
                 if (a.stream, a.entry_id) not in quarantined:
                     seq = await self._entry_seq(a.stream, a.entry_id)
                     removed = await self._call("repair", self.client.xdel, a.stream, a.entry_id)
-                    if int(removed) and seq is not None:
+                    # a repeated seq is still held by the first entry: no gap for it
+                    if int(removed) and seq is not None and a.kind != "seq_regression":
                         dropped_seqs.append(seq)
                     self.metrics.records_dropped.inc("repair", int(removed))
                 done.append(action)
@@ -710,6 +816,19 @@ def _raw(settings: RedisSettings) -> str:
     parts = urlsplit(settings.client_url)
     query = "&".join(p for p in (parts.query, urlencode(dict(settings.options))) if p)
     return urlunsplit((parts.scheme, parts.netloc, parts.path, query, ""))
+
+
+def _int_option(opts: Mapping[str, Any], name: str, default: int) -> int:
+    raw = opts.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except (TypeError, ValueError):
+        value = -1
+    if value < 0:
+        raise ConfigError(f"{name} must be a non-negative integer, got {raw!r}")
+    return value
 
 
 def _bool(value: Any) -> bool:
