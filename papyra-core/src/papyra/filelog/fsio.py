@@ -91,41 +91,17 @@ def _under_file(directory: Path, exc: OSError) -> StoreUnavailableError:
     return unavailable(directory, exc, "create directory")
 
 
-def open_log(path: Path, *, create: bool = True) -> int:
-    """Open ``path`` for appending (``O_APPEND``), creating it 0600 (and parents 0700)."""
-    flags = os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC
-    if create:
-        ensure_dir(path.parent)
-        flags |= os.O_CREAT
+def _open_file(path: Path, flags: int, verb: str, *, regular_only: bool) -> int:
+    """``os.open`` with papyra's errors: a directory (or, with ``regular_only``, anything but a
+    regular file) where the log should be is refused, OS errors become typed errors."""
     try:
-        fd = os.open(path, flags, FILE_MODE)
+        fd = os.open(path, flags | os.O_CLOEXEC, FILE_MODE)
     except IsADirectoryError:
         raise StoreUnavailableError(
-            f"cannot open log {path}: it is a directory, expected a file"
+            f"cannot {verb} log {path}: it is a directory, expected a file"
         ) from None
     except OSError as exc:
-        raise unavailable(path, exc, "open log") from None
-    try:
-        st = os.fstat(fd)
-    except OSError as exc:
-        os.close(fd)
-        raise unavailable(path, exc, "stat log") from None
-    if not stat.S_ISREG(st.st_mode):
-        os.close(fd)
-        raise StoreUnavailableError(f"cannot open log {path}: not a regular file")
-    return fd
-
-
-def open_read(path: Path) -> int:
-    """Open ``path`` read-only; a missing file raises StoreNotFoundError."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-    except IsADirectoryError:
-        raise StoreUnavailableError(
-            f"cannot read log {path}: it is a directory, expected a file"
-        ) from None
-    except OSError as exc:
-        raise unavailable(path, exc, "read log") from None
+        raise unavailable(path, exc, f"{verb} log") from None
     try:
         st = os.fstat(fd)
     except OSError as exc:
@@ -133,8 +109,25 @@ def open_read(path: Path) -> int:
         raise unavailable(path, exc, "stat log") from None
     if stat.S_ISDIR(st.st_mode):
         os.close(fd)
-        raise StoreUnavailableError(f"cannot read log {path}: it is a directory, expected a file")
+        raise StoreUnavailableError(f"cannot {verb} log {path}: it is a directory, expected a file")
+    if regular_only and not stat.S_ISREG(st.st_mode):
+        os.close(fd)
+        raise StoreUnavailableError(f"cannot {verb} log {path}: not a regular file")
     return fd
+
+
+def open_log(path: Path, *, create: bool = True) -> int:
+    """Open ``path`` for appending (``O_APPEND``), creating it 0600 (and parents 0700)."""
+    flags = os.O_WRONLY | os.O_APPEND
+    if create:
+        ensure_dir(path.parent)
+        flags |= os.O_CREAT
+    return _open_file(path, flags, "open", regular_only=True)
+
+
+def open_read(path: Path) -> int:
+    """Open ``path`` read-only; a missing file raises StoreNotFoundError."""
+    return _open_file(path, os.O_RDONLY, "read", regular_only=False)
 
 
 def write_all(fd: int, data: bytes | bytearray | memoryview) -> None:
