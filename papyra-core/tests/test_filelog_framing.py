@@ -5,12 +5,20 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import attrs
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from papyra import codec
 from papyra.filelog import framing
-from papyra.filelog.writer import encode_body, sequence_line, stamp
+from papyra.filelog.writer import (
+    digits_between,
+    encode_body,
+    line_size,
+    lines_size,
+    sequence_line,
+    stamp,
+)
 from papyra.records import GapRecord
 from papyra.testing import sample_records
 
@@ -68,8 +76,26 @@ def test_an_overlong_line_is_reported_without_being_kept_in_memory(tmp_path: Pat
 def test_the_writer_frames_lines_exactly_as_the_codec_does() -> None:
     for i, rec in enumerate(sample_records(12)):
         assert sequence_line(encode_body(rec), i + 1) == codec.encode(rec, i + 1)
-        assert stamp(rec, 7) == rec
-        assert stamp(rec, 7).seq == 7
+        stamped = stamp(rec, 7)
+        assert type(stamped) is type(rec)
+        assert attrs.asdict(stamped) == {**attrs.asdict(rec), "seq": 7}
+        # a record that already carries a seq is encoded without it; the writer's seq wins
+        assert sequence_line(encode_body(stamp(rec, 99)), i + 1) == codec.encode(rec, i + 1)
+
+
+def test_stamping_keeps_the_legacy_flag_and_leaves_the_original_alone() -> None:
+    rec = attrs.evolve(sample_records(1)[0], legacy=True)
+    stamped = stamp(rec, 3)
+    assert (stamped.seq, stamped.legacy, rec.seq) == (3, True, None)
+
+
+@given(lo=st.integers(1, 10**15), count=st.integers(0, 3000))
+def test_digit_counts_and_line_sizes_match_the_framed_lines(lo: int, count: int) -> None:
+    assert digits_between(lo, lo + count) == sum(len(str(s)) for s in range(lo, lo + count))
+    bodies = [encode_body(r) for r in sample_records(3)] * 2
+    lines = [sequence_line(b, lo + i) for i, b in enumerate(bodies)]
+    assert lines_size(bodies, lo) == sum(map(len, lines))
+    assert [line_size(b, lo + i) for i, b in enumerate(bodies)] == list(map(len, lines))
 
 
 @settings(max_examples=300, deadline=None)

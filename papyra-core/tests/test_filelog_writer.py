@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import stat
 import threading
@@ -62,6 +63,41 @@ def test_a_failed_fsync_fails_the_group_and_every_later_submit() -> None:
         writer.submit([b"x"]).result(5)
     with pytest.raises(StoreUnhealthyError):
         writer.submit([b"y"]).result(5)
+    writer.close()
+
+
+def test_asyncio_callers_get_their_seqs_and_a_cancelled_caller_harms_nobody() -> None:
+    target = CountingTarget()
+    writer = GroupCommitWriter(target)
+
+    async def main() -> list[int]:
+        tasks = [asyncio.create_task(writer.append([b"x"] * 2)) for _ in range(20)]
+        await asyncio.sleep(0.05)  # all queued behind the closed gate
+        tasks[3].cancel()  # its records are still written; only its caller stopped waiting
+        target.gate.set()
+        done = await asyncio.gather(*tasks, return_exceptions=True)
+        assert isinstance(done[3], asyncio.CancelledError)
+        later = await writer.append([b"y"])
+        return [d for d in done if isinstance(d, int)] + [later]
+
+    firsts = asyncio.run(main())
+    assert firsts == [1 + 2 * i for i in range(20) if i != 3] + [41]
+    assert writer.alive
+    writer.close()
+
+
+def test_an_asyncio_caller_of_a_broken_writer_fails_at_once() -> None:
+    target = CountingTarget(fail_fsync=True)
+    target.gate.set()
+    writer = GroupCommitWriter(target)
+
+    async def main() -> None:
+        with pytest.raises(StoreUnhealthyError):
+            await writer.append([b"x"])
+        with pytest.raises(StoreUnhealthyError):
+            await writer.append([b"y"])
+
+    asyncio.run(main())
     writer.close()
 
 

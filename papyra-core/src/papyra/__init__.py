@@ -28,6 +28,7 @@ from papyra.errors import (
     UnknownBackendError,
 )
 from papyra.hookspecs import hookimpl
+from papyra.lazy import lazy_exports
 from papyra.plugin_manager import PluginManager, get_plugin_manager
 from papyra.records import AuditRecord, DeadLetterRecord, EventRecord, GapRecord, Record
 from papyra.reports import (
@@ -94,14 +95,7 @@ _ACTOR_NAMES = frozenset({
 })
 
 
-def __getattr__(name: str) -> Any:
-    if name in _ACTOR_NAMES:
-        from papyra import actors
-
-        value = getattr(actors, name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'papyra' has no attribute {name!r}")
+__getattr__ = lazy_exports(__name__, dict.fromkeys(_ACTOR_NAMES, "papyra.actors"))
 
 
 try:

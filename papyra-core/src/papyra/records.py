@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, ClassVar, Literal, TypeAlias
 
 import attrs
@@ -65,7 +65,8 @@ class _RecordBase:
 
     def with_seq(self, seq: int) -> Any:
         """A copy carrying ``seq`` (what a backend returns after appending)."""
-        return attrs.evolve(self, seq=seq)
+        _check_seq(self, None, seq)  # type: ignore[arg-type]
+        return stamp(self, seq)  # type: ignore[arg-type]
 
 
 @attrs.frozen(kw_only=True)
@@ -166,3 +167,46 @@ def normalize_kinds(kinds: str | Any | None) -> frozenset[str] | None:
             raise ValueError(f"unknown record kind {item!r}; expected one of {expected}")
         out.add(name)
     return frozenset(out)
+
+
+# --------------------------------------------------------------------------- fast copies
+
+_STAMPERS: dict[type, Callable[[Any, int | None], Any]] = {}
+
+
+def _slot_setter(cls: type, name: str) -> Callable[[Any, Any], None]:
+    for klass in cls.__mro__:
+        member = klass.__dict__.get(name)
+        if member is not None and hasattr(member, "__set__"):
+            setter: Callable[[Any, Any], None] = member.__set__
+            return setter
+    return lambda obj, value: object.__setattr__(obj, name, value)  # a subclass without slots
+
+
+def _make_stamper(cls: type) -> Callable[[Any, int | None], Any]:
+    """An unrolled copier for one record class: no loop, no re-validation, each member set
+    through its slot's descriptor (found once here, not looked up again on every call)."""
+    names = [a.name for a in attrs.fields(cls) if a.name != "seq"]
+    body = "".join(f"    set_{name}(n, r.{name})\n" for name in names)
+    source = f"def stamp(r, seq):\n    n = _new(cls)\n{body}    set_seq(n, seq)\n    return n\n"
+    scope: dict[str, Any] = {"_new": object.__new__, "cls": cls}
+    for name in [*names, "seq"]:
+        scope[f"set_{name}"] = _slot_setter(cls, name)
+    exec(compile(source, f"<papyra stamp {cls.__name__}>", "exec"), scope)
+    stamper: Callable[[Any, int | None], Any] = scope["stamp"]
+    return stamper
+
+
+def stamp(record: Record, seq: int | None) -> Record:
+    """A copy of ``record`` carrying ``seq`` — what a backend returns after appending.
+
+    Fast (every append copies every record): the members come from a record validated when it
+    was built, so they are not validated again, and ``seq`` is not checked either (backends
+    assign it); :meth:`with_seq` is the checked form.
+    """
+    cls = type(record)
+    stamper = _STAMPERS.get(cls)
+    if stamper is None:
+        stamper = _STAMPERS[cls] = _make_stamper(cls)
+    result: Record = stamper(record, seq)
+    return result

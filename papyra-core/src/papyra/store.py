@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import abc
 import asyncio
+import operator
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
@@ -35,6 +36,8 @@ if TYPE_CHECKING:
     from papyra.plugin_manager import PluginManager
 
 FSYNC_POLICIES = ("always", "interval", "never")
+_APPENDABLE = (EventRecord, AuditRecord, DeadLetterRecord)
+_kind_of = operator.attrgetter("kind")
 
 
 @attrs.frozen(kw_only=True)
@@ -175,7 +178,7 @@ class Store(abc.ABC):
         if not records:
             return []
         for r in records:
-            if not isinstance(r, EventRecord | AuditRecord | DeadLetterRecord):
+            if type(r) not in _APPENDABLE and not isinstance(r, _APPENDABLE):
                 raise TypeError(f"cannot append {type(r).__name__}; expected a papyra record")
         start = time.perf_counter()
         try:
@@ -183,7 +186,7 @@ class Store(abc.ABC):
         except Exception:
             self.metrics.add("write_errors")
             raise
-        kinds: Counter[str] = Counter(r.kind for r in stored)
+        kinds: Counter[str] = Counter(map(_kind_of, stored))
         self.metrics.observe_append(kinds, sizes, time.perf_counter() - start)
         return stored
 

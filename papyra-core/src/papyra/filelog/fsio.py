@@ -91,7 +91,7 @@ def _under_file(directory: Path, exc: OSError) -> StoreUnavailableError:
     return unavailable(directory, exc, "create directory")
 
 
-def _open_file(path: Path, flags: int, verb: str, *, regular_only: bool) -> int:
+def _open_file(path: Path | str, flags: int, verb: str, *, regular_only: bool) -> int:
     """``os.open`` with papyra's errors: a directory (or, with ``regular_only``, anything but a
     regular file) where the log should be is refused, OS errors become typed errors."""
     try:
@@ -125,7 +125,7 @@ def open_log(path: Path, *, create: bool = True) -> int:
     return _open_file(path, flags, "open", regular_only=True)
 
 
-def open_read(path: Path) -> int:
+def open_read(path: Path | str) -> int:
     """Open ``path`` read-only; a missing file raises StoreNotFoundError."""
     return _open_file(path, os.O_RDONLY, "read", regular_only=False)
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 import bisect
 import errno
 import hashlib
+import itertools
 import os
 import shutil
 import stat
@@ -212,11 +213,15 @@ def _gap(first: int, through: int, *, source: Path, timestamp: float,
 
 
 class Verified:
-    """Filled by :func:`execute_plan`: the new file's identity and its trusted byte ranges."""
+    """Filled by :func:`execute_plan`: the new file's identity, its trusted byte ranges and the
+    known clean stretches (``stretches`` of the scan before the repair, as
+    :class:`~papyra.filelog.framing.FileScanner` ``known`` ranges) that were copied verbatim."""
 
-    def __init__(self) -> None:
+    def __init__(self, stretches: Sequence[framing.Stretch] = ()) -> None:
         self.identity: tuple[int, int] | None = None
         self.ranges: list[tuple[int, int]] = []
+        self.known: list[tuple[int, int, framing.Stretch]] = []
+        self._stretches = list(stretches)
 
     def record(self, path: Path, pieces: list[tuple[int, int, int]], untrusted: _Ranges) -> None:
         try:
@@ -236,16 +241,34 @@ class Verified:
             if old_end > pos:
                 out.append((new_start + pos - old_start, new_start + old_end - old_start))
         self.ranges = out
+        ordered = sorted(pieces)
+        starts = [p[0] for p in ordered]
+        known: list[tuple[int, int, framing.Stretch]] = []
+        for st in self._stretches:
+            i = bisect.bisect_right(starts, st.start) - 1
+            if i < 0:
+                continue
+            old_start, old_end, new_start = ordered[i]
+            if st.end > old_end or untrusted.overlaps(st.start, st.end):
+                continue  # not copied whole and verbatim: the next scan reads it
+            known.append((new_start + st.start - old_start, new_start + st.end - old_start, st))
+        self.known = known
 
 
 class _Ranges:
     def __init__(self, ranges: list[tuple[int, int]]) -> None:
         self.ranges = sorted(ranges)
         self.starts = [r[0] for r in self.ranges]
+        self.max_ends = list(itertools.accumulate((r[1] for r in self.ranges), max))
 
     def covers(self, offset: int) -> bool:
         i = bisect.bisect_right(self.starts, offset) - 1
         return i >= 0 and self.ranges[i][0] <= offset < self.ranges[i][1]
+
+    def overlaps(self, start: int, end: int) -> bool:
+        """Whether any range meets ``[start, end)``."""
+        i = bisect.bisect_left(self.starts, end)
+        return i > 0 and self.max_ends[i - 1] > start
 
 
 def _seq_before(fd: int, offset: int, removed: _Ranges) -> int | None:
@@ -260,7 +283,8 @@ def _seq_before(fd: int, offset: int, removed: _Ranges) -> int | None:
 
 def _seq_after(fd: int, offset: int, end: int, removed: _Ranges
                ) -> tuple[int | None, float | None]:
-    for off, _size, line, terminated in framing.iter_lines(fd, offset, end):
+    # small blocks: the next valid line is usually right after the removed run
+    for off, _size, line, terminated in framing.iter_lines(fd, offset, end, block=1 << 16):
         if removed.covers(off) or not isinstance(line, bytes) or not terminated:
             continue
         status, a, _b, _info = framing.check_line(line)
@@ -356,32 +380,36 @@ def _repair_log(
             else:
                 runs.append([start, end])
         edits: list[tuple[int, int, bytes]] = []
-        for start, end in runs:
+        # gap records, in file order: a removed run, or a gap action (seqs missing with no
+        # damage to explain them). ``covered`` is the highest seq a gap of this repair already
+        # stands for, so two runs around one missing seq never both claim it.
+        run_ends = {end for _s, end in runs}
+        places: list[tuple[int, int, RecoveryAction | None]] = [(s, e, None) for s, e in runs]
+        for a in actions:
+            if a.action == "gap" and a.offset is not None and a.offset not in run_ends:
+                places.append((a.offset, a.offset, a))
+        places.sort(key=lambda p: (p[0], p[1]))
+        covered = 0
+        for start, end, action in places:
             prev = _seq_before(fd, start, removed)
             nxt, ts = _seq_after(fd, end, size, removed)
+            if action is not None and prev is None:
+                continue  # seqs before the first record are not missing
+            first = max(prev or 0, covered) + 1
             replacement = b""
-            if nxt is not None and nxt > (prev or 0) + 1:
-                first = (prev or 0) + 1
+            if nxt is not None and nxt > first:
                 q = next((qfiles[o] for o in sorted(qfiles) if start <= o < end), None)
                 replacement = _gap(first, nxt - 1, source=path, timestamp=ts or 0.0,
                                    quarantine=q)
+                covered = nxt - 1
                 done.append(RecoveryAction(action="gap", file=label, offset=start,
                                            length=len(replacement),
+                                           anomaly=action.anomaly if action else None,
                                            detail=f"seqs {first}..{nxt - 1}"))
-            edits.append((start, end, replacement))
-        run_ends = {end for _s, end in runs}
+            if action is None or replacement:
+                edits.append((start, end, replacement))
         for a in actions:
-            if a.action == "gap" and a.offset is not None and a.offset not in run_ends:
-                prev = _seq_before(fd, a.offset, removed)
-                nxt, ts = _seq_after(fd, a.offset, size, removed)
-                if nxt is not None and prev is not None and nxt > prev + 1:
-                    line = _gap(prev + 1, nxt - 1, source=path, timestamp=ts or 0.0,
-                                quarantine=None)
-                    edits.append((a.offset, a.offset, line))
-                    done.append(RecoveryAction(action="gap", file=label, offset=a.offset,
-                                               length=len(line), anomaly=a.anomaly,
-                                               detail=f"seqs {prev + 1}..{nxt - 1}"))
-            elif a.action == "newline":
+            if a.action == "newline":
                 at = min(a.offset if a.offset is not None else size, size)
                 if at < size and os.pread(fd, 1, at) == b"\n":
                     continue  # a writer already separated it

@@ -2,10 +2,10 @@
 
 Three layers, usable separately:
 
-- :func:`encode_body` / :func:`sequence_line`: a record is encoded once, *without* its seq, by
-  the caller (so an unencodable or oversized record fails only its own append); the writer
-  splices the seq in and frames the line (crc + newline) when the seq is known. The result is
-  byte-identical to ``codec.encode(record, seq)``.
+- :func:`encode_body` / :func:`sequence_line`: a record is encoded once, *without* its seq and
+  crc, by the caller (so an unencodable or oversized record fails only its own append); the
+  writer splices the seq in and frames the line (crc + newline) in one pass when the seq is
+  known. The result is byte-identical to ``codec.encode(record, seq)``.
 - :class:`AppendFile`: one log file opened ``O_APPEND`` by this process. Under the lock it
   checks that the path still names the file it has open (maintenance may have replaced it:
   reopen) and that the size is what it last wrote (another process appended: re-read the tail
@@ -15,7 +15,8 @@ Three layers, usable separately:
 - :class:`GroupCommitWriter`: many concurrent submitters, one thread; everything queued while
   the previous batch was being written goes out as one write + one fsync (policy ``always``),
   or is fsynced at most every ``interval`` seconds (``interval``), or never (``never``). A
-  submit's future resolves only when its records are durable per the policy.
+  submit's future resolves only when its records are durable per the policy; asyncio callers
+  of one event loop are woken together, with one ``call_soon_threadsafe`` per group.
 
 A segmented store implements the :class:`BatchTarget` protocol itself (rolling to a new segment
 inside ``write_batch`` when the active one is full) and reuses :class:`GroupCommitWriter` and
@@ -32,47 +33,35 @@ import os
 import threading
 import time
 import zlib
-from collections.abc import Callable, Sequence
+from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 import attrs
 
 from papyra import codec
-from papyra.errors import StoreUnavailableError, StoreUnhealthyError
+from papyra.errors import RecordTooLargeError, StoreUnavailableError, StoreUnhealthyError
 from papyra.filelog import framing
 from papyra.filelog.fsio import file_identity, open_log, unavailable, write_all
 from papyra.filelog.locking import LogLock
-from papyra.records import Record
+from papyra.records import Record, stamp
 
 FSYNC_POLICIES = ("always", "interval", "never")
 MAX_GROUP_BYTES = 16 << 20
 
-_SEQ_HEAD = b'{"v":1,"seq":'
-_BODY_HEAD = b'{"v":1,'
 
 
 # --------------------------------------------------------------------------- encoding
 
 
-def encode_body(record: Record) -> bytes:
-    """The record's v1 JSON object without ``seq`` and ``crc`` (``{"v":1,"id":...}``).
-
-    Encoded by :func:`papyra.codec.encode` (the one encoder) and unframed again.
-    """
-    if record.seq is not None:
-        record = attrs.evolve(record, seq=None)
-    line = codec.encode(record)
-    return line[: len(line) - 19] + b"}"
+encode_body = codec.encode_body
 
 
 def sequence_line(body: bytes, seq: int) -> bytes:
     """Splice ``seq`` into a body from :func:`encode_body` and frame it (crc + newline)."""
-    head = b"%s%d," % (_SEQ_HEAD, seq)
-    rest = memoryview(body)[len(_BODY_HEAD) : len(body) - 1]
-    crc = zlib.crc32(rest, zlib.crc32(head))
-    crc = zlib.crc32(b"}", crc)
-    return b"%s%s,\"crc\":\"%08x\"}\n" % (head, rest, crc)
+    line = b'{"v":1,"seq":%d,%s' % (seq, body[7:])
+    return b'%s,"crc":"%08x"}\n' % (line[:-1], zlib.crc32(line))
 
 
 def line_size(body: bytes, seq: int) -> int:
@@ -80,28 +69,54 @@ def line_size(body: bytes, seq: int) -> int:
     return len(body) + len(str(seq)) + 25
 
 
-_STAMPERS: dict[type, Callable[[Record, int], Record]] = {}
+def lines_size(bodies: Sequence[bytes], first: int) -> int:
+    """Bytes the framed lines of ``bodies`` take when numbered from ``first`` on."""
+    return sum(map(len, bodies)) + 25 * len(bodies) + digits_between(first, first + len(bodies))
 
 
-def _make_stamper(cls: type) -> Callable[[Record, int], Record]:
-    """An unrolled copier for one record class (no loop, no re-validation)."""
-    names = [a.name for a in attrs.fields(cls) if a.name != "seq"]
-    body = "".join(f"    _set(n, {name!r}, r.{name})\n" for name in names)
-    source = (f"def stamp(r, seq):\n    n = _new(cls)\n{body}"
-              "    _set(n, 'seq', seq)\n    return n\n")
-    scope: dict[str, Any] = {"_new": object.__new__, "_set": object.__setattr__, "cls": cls}
-    exec(compile(source, f"<papyra stamp {cls.__name__}>", "exec"), scope)
-    stamper: Callable[[Record, int], Record] = scope["stamp"]
-    return stamper
+def digits_between(lo: int, hi: int) -> int:
+    """Total decimal digits of the integers ``lo`` .. ``hi - 1`` (both >= 1), in O(digits)."""
+    total = 0
+    width = len(str(lo))
+    while lo < hi:
+        top = min(hi, 10**width)
+        total += (top - lo) * width
+        lo, width = top, width + 1
+    return total
 
 
-def stamp(record: Record, seq: int) -> Record:
-    """A copy of ``record`` carrying ``seq`` (fast: no re-validation of unchanged members)."""
-    cls = type(record)
-    stamper = _STAMPERS.get(cls)
-    if stamper is None:
-        stamper = _STAMPERS[cls] = _make_stamper(cls)
-    return stamper(record, seq)
+_MAX_SEQ_DIGITS = 20
+
+
+def encode_batch(
+    records: Sequence[Record], max_record_bytes: int | None, where: object
+) -> list[bytes]:
+    """Bodies of ``records`` (:func:`encode_body`); a record over ``max_record_bytes`` (counted
+    with the longest possible seq) fails the whole batch before anything is written."""
+    bodies = codec.encode_bodies(records)
+    if max_record_bytes is not None:
+        limit = max_record_bytes - 25 - _MAX_SEQ_DIGITS
+        for body in bodies:
+            if len(body) > limit:
+                raise RecordTooLargeError(
+                    f"record of about {len(body) + 25 + _MAX_SEQ_DIGITS} bytes exceeds "
+                    f"max_record_bytes={max_record_bytes} of {where}; nothing was written")
+    return bodies
+
+
+def stamp_batch(
+    records: Sequence[Record], bodies: Sequence[bytes], first: int
+) -> tuple[list[Record], Counter[str]]:
+    """What an append returns: the records numbered from ``first``, and bytes written per kind."""
+    stored = [stamp(rec, first + i) for i, rec in enumerate(records)]
+    sizes: Counter[str] = Counter()
+    kind = records[0].kind
+    if all(r.kind == kind for r in records):
+        sizes[kind] = lines_size(bodies, first)
+    else:
+        for i, (rec, body) in enumerate(zip(records, bodies, strict=True)):
+            sizes[rec.kind] += line_size(body, first + i)
+    return stored, sizes
 
 
 # --------------------------------------------------------------------------- one file
@@ -254,7 +269,44 @@ class AppendFile:
 @attrs.define
 class _Item:
     bodies: Sequence[bytes]
-    future: concurrent.futures.Future[int]
+    future: concurrent.futures.Future[int] | asyncio.Future[int]
+    loop: asyncio.AbstractEventLoop | None = None
+    """Set for an asyncio future: it is resolved on its loop, one wake-up per group."""
+
+
+_Outcome = tuple[_Item, int | BaseException]
+
+
+def _resolve(pairs: list[tuple[asyncio.Future[int], int | BaseException]]) -> None:
+    """On the event loop: settle the asyncio futures of one group (cancelled ones skipped)."""
+    for fut, outcome in pairs:
+        if fut.done():
+            continue
+        if isinstance(outcome, BaseException):
+            fut.set_exception(outcome)
+        else:
+            fut.set_result(outcome)
+
+
+def _settle(outcomes: list[_Outcome]) -> None:
+    """Hand each item its first seq or its exception: thread futures directly, asyncio futures
+    with one ``call_soon_threadsafe`` per loop (not one self-pipe wake-up per caller)."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[int],
+                                                        int | BaseException]]] = {}
+    for item, outcome in outcomes:
+        if item.loop is not None:
+            by_loop.setdefault(item.loop, []).append((item.future, outcome))  # type: ignore[arg-type]
+            continue
+        fut = item.future
+        if fut.done():
+            continue
+        if isinstance(outcome, BaseException):
+            fut.set_exception(outcome)
+        else:
+            fut.set_result(outcome)
+    for loop, pairs in by_loop.items():
+        with contextlib.suppress(RuntimeError):  # the loop was closed: nobody is waiting
+            loop.call_soon_threadsafe(_resolve, pairs)
 
 
 class GroupCommitWriter:
@@ -279,26 +331,36 @@ class GroupCommitWriter:
         self._last_sync = time.monotonic()
         self.groups = 0
 
-    def submit(self, bodies: Sequence[bytes]) -> concurrent.futures.Future[int]:
-        """Queue one batch; the future gives its first seq once durable per the policy."""
-        fut: concurrent.futures.Future[int] = concurrent.futures.Future()
+    def _enqueue(self, item: _Item) -> BaseException | None:
+        """Queue ``item`` for the writer thread, or say why it cannot be written."""
         with self._cond:
             if self.broken is not None:
-                fut.set_exception(StoreUnhealthyError(self.broken))
-                return fut
+                return StoreUnhealthyError(self.broken)
             if self._closing:
-                fut.set_exception(StoreUnavailableError("the writer is closed"))
-                return fut
-            self._queue.append(_Item(bodies, fut))
+                return StoreUnavailableError("the writer is closed")
+            self._queue.append(item)
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
                 self._thread.start()
             self._cond.notify()
+        return None
+
+    def submit(self, bodies: Sequence[bytes]) -> concurrent.futures.Future[int]:
+        """Queue one batch; the future gives its first seq once durable per the policy."""
+        fut: concurrent.futures.Future[int] = concurrent.futures.Future()
+        refused = self._enqueue(_Item(bodies, fut))
+        if refused is not None:
+            fut.set_exception(refused)
         return fut
 
     async def append(self, bodies: Sequence[bytes]) -> int:
         """``submit`` for asyncio callers (the event loop never blocks on I/O)."""
-        return await asyncio.wrap_future(self.submit(bodies))
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[int] = loop.create_future()
+        refused = self._enqueue(_Item(bodies, fut, loop))
+        if refused is not None:
+            raise refused
+        return await fut
 
     def _take(self) -> list[_Item]:
         taken: list[_Item] = []
@@ -338,24 +400,23 @@ class GroupCommitWriter:
         for item in items:
             bodies.extend(item.bodies)
         if not bodies:
-            for item in items:
-                item.future.set_result(0)
+            _settle([(item, 0) for item in items])
             return
         try:
             first = self.target.write_batch(bodies, fsync=self.policy == "always")
         except BaseException as exc:
             if isinstance(exc, StoreUnhealthyError):
                 self._break(str(exc))
-            for item in items:
-                if not item.future.done():
-                    item.future.set_exception(exc)
+            _settle([(item, exc) for item in items])
             return
         self.groups += 1
         self._dirty = self.policy == "interval"
+        outcomes: list[_Outcome] = []
         seq = first
         for item in items:
-            item.future.set_result(seq)
+            outcomes.append((item, seq))
             seq += len(item.bodies)
+        _settle(outcomes)
 
     def _periodic_sync(self) -> None:
         try:
@@ -371,8 +432,7 @@ class GroupCommitWriter:
         with self._cond:
             self.broken = reason
             pending, self._queue = self._queue, []
-        for item in pending:
-            item.future.set_exception(StoreUnhealthyError(reason))
+        _settle([(item, StoreUnhealthyError(reason)) for item in pending])
 
     def flush(self, timeout: float = 30.0) -> None:
         """Wait until everything submitted so far is written (and synced per policy)."""
@@ -406,10 +466,14 @@ __all__ = [
     "BatchTarget",
     "FsyncFailedError",
     "GroupCommitWriter",
+    "digits_between",
+    "encode_batch",
     "encode_body",
     "line_size",
+    "lines_size",
     "sequence_line",
     "stamp",
+    "stamp_batch",
     "write_error_is_fatal",
 ]
 
