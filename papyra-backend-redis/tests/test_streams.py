@@ -8,7 +8,7 @@ import json
 
 import attrs
 from papyra import EventRecord, RetentionPolicy, codec
-from papyra.records import GapRecord
+from papyra.records import DeadLetterRecord, GapRecord, Record
 from papyra_backend_redis import ConsumerGroup, RedisStore
 from papyra_backend_redis.keys import text
 
@@ -27,6 +27,44 @@ async def test_entries_hold_the_v1_bytes_without_seq_and_a_seq_field(store: Redi
     assert fields[b"data"] == codec.encode(attrs.evolve(rec, seq=None))[:-1]
     assert b'"seq"' not in fields[b"data"]
     assert b'"crc":"' in fields[b"data"]
+
+
+async def test_a_mixed_batch_keeps_each_record_in_its_own_entry_in_batch_order(
+    store: RedisStore,
+) -> None:
+    # the script receives each run of one kind as the codec's lines joined by their newlines:
+    # newlines inside values must stay inside their record
+    batch: list[Record] = [
+        *events(2),
+        DeadLetterRecord(system_id="orders", target="orders:9", message_type="M",
+                         payload={"text": "two\nlines\r\n", "multi\nline key": ["\n"]}),
+        attrs.evolve(events(1, start=7)[0], seq=123),  # a record that already had a seq
+        *events(2, start=3),
+    ]
+    stored = await store.append(batch)
+    assert [r.seq for r in stored] == [1, 2, 3, 4, 5, 6]
+    assert [r.id for r in stored] == [r.id for r in batch]
+    for rec in stored:
+        entries = await store.client.xrange(store.keys.stream(rec.kind))
+        fields = next(f for _, f in entries if int(f[b"seq"]) == rec.seq)
+        assert fields[b"data"] == codec.encode(attrs.evolve(rec, seq=None))[:-1]
+    assert [len(await store.client.xrange(store.keys.stream(k))) for k in
+            ("event", "dead_letter")] == [5, 1]
+    assert await store.read_all() == stored
+    assert (await store.scan()).clean
+
+
+async def test_seq_fields_are_plain_decimals_across_digit_and_hundred_boundaries(
+    store: RedisStore,
+) -> None:
+    for size in (37, 63, 1, 98, 51):  # seqs 1..250, batches ending at 37, 100, 101, 199, 250
+        await store.append(events(size))
+    await store.client.set(store.keys.seq, 99_999_995)  # the counter far ahead: 8 -> 9 digits
+    await store.append(events(10))
+    entries = await store.client.xrange(store.keys.stream("event"))
+    want = [*range(1, 251), *range(99_999_996, 100_000_006)]
+    assert [f[b"seq"] for _, f in entries] == [str(n).encode() for n in want]
+    assert [r.seq for r in await store.read_all()] == want
 
 
 async def test_entries_written_by_papyra_0_3_read_as_legacy_records(store: RedisStore) -> None:

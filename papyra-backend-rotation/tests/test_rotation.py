@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import stat
 import time
 from pathlib import Path
@@ -182,6 +183,44 @@ async def test_newest_n_reads_come_from_the_newest_segments(tmp_path: Path) -> N
         got = await store.read_all(after_seq=25, limit=4)
         assert [r.seq for r in got] == [26, 27, 28, 29]
     finally:
+        await store.aclose()
+
+
+async def test_readers_reuse_a_listing_only_while_the_directory_is_unchanged(
+    tmp_path: Path,
+) -> None:
+    store = await filled(tmp_path, 40)
+    other = RotationStore(tmp_path / "log", max_segment_bytes=1500)  # another writer
+    roomy = RotationStore(tmp_path / "log", max_segment_bytes=1 << 20)  # one that never rotates
+    layouts = store._read_layouts
+    try:
+        # a directory changed less than a second ago is listed again on every read (a change
+        # in the same clock tick would leave its mtime equal)
+        before = layouts.listings
+        await store.read_all(limit=3)
+        await store.read_all(limit=3)
+        assert layouts.listings == before + 2
+        # settled for longer than that: one listing serves every read
+        past = time.time() - 10
+        os.utime(tmp_path / "log", (past, past))
+        await store.read_all(limit=3)
+        settled = layouts.listings
+        assert [r.seq for r in await store.read_all(limit=3)] == [38, 39, 40]
+        assert layouts.listings == settled
+        # appends into the active segment need no new listing to be seen
+        await roomy.append(sample_records(1, start=40))
+        assert [r.seq for r in await store.read_all(limit=2)] == [40, 41]
+        assert layouts.listings == settled
+        # another writer rotates: the directory changes and the new segment is read at once
+        n_segments = len(segments(tmp_path / "log"))
+        while len(segments(tmp_path / "log")) == n_segments:
+            await other.append(sample_records(5, start=41))
+        newest = (await other.read_all(limit=1))[0].seq
+        assert [r.seq for r in await store.read_all(limit=1)] == [newest]
+        assert layouts.listings == settled + 1
+    finally:
+        await roomy.aclose()
+        await other.aclose()
         await store.aclose()
 
 

@@ -19,7 +19,6 @@ from typing import Any, cast
 from papyra import codec
 from papyra.errors import (
     ConfigError,
-    RecordTooLargeError,
     StoreNotFoundError,
     StoreUnavailableError,
     StoreUnhealthyError,
@@ -32,9 +31,8 @@ from papyra.filelog.writer import (
     FSYNC_POLICIES,
     AppendFile,
     GroupCommitWriter,
-    encode_body,
-    line_size,
-    stamp,
+    encode_batch,
+    stamp_batch,
 )
 from papyra.records import GapRecord, Record, StoredRecord
 from papyra.reports import (
@@ -51,7 +49,6 @@ from papyra.urls import StoreURL
 
 DEFAULT_MAX_RECORD_BYTES = 1 << 20
 _CHUNK_RECORDS = 2000
-_MAX_SEQ_DIGITS = 20
 
 
 def _policy(value: Any) -> str:
@@ -109,7 +106,9 @@ class JsonStore(Store):
         self._writer: GroupCommitWriter | None = None
         self._append_file: AppendFile | None = None
         self._scanned_identity: tuple[int, int] | None = None
-        self._verified_hint: tuple[tuple[int, int], list[tuple[int, int]]] | None = None
+        self._verified_hint: tuple[tuple[int, int], list[tuple[int, int]],
+                                   list[tuple[int, int, framing.Stretch]]] | None = None
+        self._scanned_stretches: list[framing.Stretch] = []
 
     # ------------------------------------------------------------------ helpers
 
@@ -143,30 +142,14 @@ class JsonStore(Store):
     # ------------------------------------------------------------------ writing
 
     async def _append(self, records: Sequence[Record]) -> tuple[list[Record], Counter[str]]:
-        limit = self.max_record_bytes
-        bodies = [encode_body(r) for r in records]
-        if limit is not None:
-            for body in bodies:
-                size = len(body) + 25 + _MAX_SEQ_DIGITS
-                if size > limit:
-                    raise RecordTooLargeError(
-                        f"record of about {size} bytes exceeds max_record_bytes={limit} "
-                        f"of {self.path}; nothing was written"
-                    )
+        bodies = encode_batch(records, self.max_record_bytes, self.path)
         writer = self._ensure_writer()
         try:
             first = await writer.append(bodies)
         except StoreUnhealthyError as exc:
             self.unhealthy_reason = str(exc)
             raise
-        sizes: Counter[str] = Counter()
-        stored = [stamp(rec, first + i) for i, rec in enumerate(records)]
-        if len({r.kind for r in records}) == 1:
-            sizes[records[0].kind] = sum(map(len, bodies)) + sum(
-                line_size(b"", first + i) for i in range(len(bodies)))
-        else:
-            for i, (rec, body) in enumerate(zip(records, bodies, strict=True)):
-                sizes[rec.kind] += line_size(body, first + i)
+        stored, sizes = stamp_batch(records, bodies, first)
         if self._append_file is not None:
             self.metrics.fsyncs = self._append_file.fsyncs
         return stored, sizes
@@ -299,8 +282,12 @@ class JsonStore(Store):
         try:
             st = os.fstat(fd)
             self._scanned_identity = file_identity(st)
-            trusted = hint[1] if hint is not None and hint[0] == self._scanned_identity else ()
-            scanner = framing.FileScanner(str(self.path), trusted=trusted).run(fd)
+            if hint is not None and hint[0] == self._scanned_identity:
+                scanner = framing.FileScanner(str(self.path), trusted=hint[1], known=hint[2])
+            else:
+                scanner = framing.FileScanner(str(self.path))
+            scanner.run(fd)
+            self._scanned_stretches = scanner.stretches
         except OSError as exc:
             raise unavailable(self.path, exc, "scan") from None
         finally:
@@ -343,7 +330,8 @@ class JsonStore(Store):
 
         untrusted = [(a.offset, a.offset + max(a.length or 0, 1)) for a in before.anomalies
                      if a.offset is not None and a.file == str(self.path)]
-        verified = repair.Verified()
+        # what the scan before found clean, for the post-scan to count without reading it
+        verified = repair.Verified(self._scanned_stretches)
 
         def run() -> list[RecoveryAction]:
             if qdir is not None and needs_dir:
@@ -358,7 +346,7 @@ class JsonStore(Store):
         done = await asyncio.to_thread(run)
         if verified.identity is not None:
             # the post-scan that follows need not re-checksum what was copied verbatim
-            self._verified_hint = (verified.identity, verified.ranges)
+            self._verified_hint = (verified.identity, verified.ranges, verified.known)
         removed = sum(1 for a in done if a.action in ("drop", "truncate"))
         if removed:
             self.metrics.records_dropped.inc("repair", removed)

@@ -15,13 +15,13 @@ and the field ``seq`` (decimal). Entries written by papyra 0.3.0 have only ``dat
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import attrs
 from papyra import codec
 from papyra.codec import DecodeError
-from papyra.records import GapRecord, Record, StoredRecord
+from papyra.records import GapRecord, StoredRecord
 
 KIND_STREAMS: dict[str, str] = {"event": "events", "audit": "audits", "dead_letter": "dead_letters"}
 DATA_KINDS: tuple[str, ...] = ("event", "audit", "dead_letter")
@@ -160,32 +160,6 @@ def decode_entry(stream_kind: str, entry_id: Any, fields: Mapping[Any, Any] | No
         # of attrs.evolve, which validates every field again (reads of the newest N are hot)
         object.__setattr__(record, "seq", seq)
     return Entry(stream_kind, eid, seq, record, len(data))
-
-
-_COPIERS: dict[type, Callable[[Any, int], Any]] = {}
-
-
-def _copier(cls: type) -> Callable[[Any, int], Any]:
-    """An unrolled ``copy with seq`` for one record class (appends copy every record)."""
-    names = [a.name for a in attrs.fields(cls) if a.name != "seq"]
-    lines = ["def copy(rec, seq):", "    new = _new(_cls)", "    _set(new, 'seq', seq)"]
-    lines += [f"    _set(new, {n!r}, rec.{n})" for n in names]
-    lines.append("    return new")
-    scope: dict[str, Any] = {"_new": object.__new__, "_set": object.__setattr__, "_cls": cls}
-    exec("\n".join(lines), scope)
-    func: Callable[[Any, int], Any] = scope["copy"]
-    return func
-
-
-def with_seq(record: Record, seq: int) -> Record:
-    """A copy of ``record`` carrying ``seq`` (what ``record.with_seq`` does, without validating
-    every field again: the fields come from a record that was validated when it was built)."""
-    cls = type(record)
-    copy = _COPIERS.get(cls)
-    if copy is None:
-        copy = _COPIERS[cls] = _copier(cls)
-    result: Record = copy(record, seq)
-    return result
 
 
 def encode_fields(record: StoredRecord, seq: int) -> dict[str, bytes | str]:

@@ -6,7 +6,8 @@ from __future__ import annotations
 APPEND = """
 -- KEYS: 1 seq counter, 2 events, 3 audits, 4 dead_letters, 5 gaps
 -- ARGV: 1 n, 2 maxlen ('' = none), 3 minid ('' = none), then runs of records of one kind:
---       stream index (2..4), run length, that many data values
+--       stream index (2..4), run length, the run's data values each followed by a newline
+--       (one argument per run: a v1 line never holds a raw newline)
 local n = tonumber(ARGV[1])
 local last = redis.call('INCRBY', KEYS[1], n)
 if last == n then
@@ -44,17 +45,30 @@ if last == n then
 end
 local first = last - n + 1
 local touched = {}
-local seq = first
-local a = 4
-while a <= #ARGV do
+local call, find, sub, format = redis.call, string.find, string.sub, string.format
+-- seq in decimal without formatting a number per entry (Redis 7.0 turns a Lua number into
+-- text with printf's %.17g; that, or string.format, was a tenth of the script's work): the
+-- digits above the last two change once per 100 entries, the last two come from a table
+local last_two = {LAST_TWO}
+local hi, lo = math.floor(first / 100), first % 100
+local head = hi > 0 and format('%d', hi) or nil
+for a = 4, #ARGV, 3 do
   local k = KEYS[tonumber(ARGV[a])]
-  local run = tonumber(ARGV[a + 1])
-  for i = a + 2, a + 1 + run do
-    redis.call('XADD', k, '*', 'data', ARGV[i], 'seq', string.format('%d', seq))
-    seq = seq + 1
+  local lines = ARGV[a + 2]
+  local at = 1
+  for _ = 1, tonumber(ARGV[a + 1]) do
+    local nl = find(lines, '\\n', at, true)
+    local seq
+    if head then seq = head .. last_two[lo + 1] else seq = format('%d', lo) end
+    call('XADD', k, '*', 'data', sub(lines, at, nl - 1), 'seq', seq)
+    lo = lo + 1
+    if lo == 100 then
+      lo, hi = 0, hi + 1
+      head = format('%d', hi)
+    end
+    at = nl + 1
   end
   touched[k] = true
-  a = a + 2 + run
 end
 if ARGV[2] ~= '' or ARGV[3] ~= '' then
   for k, _ in pairs(touched) do
@@ -63,7 +77,7 @@ if ARGV[2] ~= '' or ARGV[3] ~= '' then
   end
 end
 return first
-"""
+""".replace("{LAST_TWO}", "{" + ", ".join(f"'{i:02d}'" for i in range(100)) + "}")
 
 QUARANTINE = """
 -- KEYS: 1 source stream, 2 quarantine stream

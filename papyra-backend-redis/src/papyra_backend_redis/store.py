@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
+import operator
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
@@ -21,7 +23,7 @@ import attrs
 from papyra import codec
 from papyra.codec import DecodeError
 from papyra.errors import ConfigError, RecordTooLargeError, StoreNotFoundError
-from papyra.records import GapRecord, Record, StoredRecord
+from papyra.records import GapRecord, Record, StoredRecord, stamp
 from papyra.reports import (
     Anomaly,
     CompactionReport,
@@ -51,12 +53,14 @@ from papyra_backend_redis.keys import (
     order_key,
     parse_id,
     text,
-    with_seq,
 )
 
 CHUNK = 1000
 TAIL_LIMIT = 10_000  # records after ``after_seq`` worth finding from the newest end
 STREAM_INDEX = {"event": 2, "audit": 3, "dead_letter": 4}  # KEYS index in the append script
+_KIND = operator.attrgetter("kind")
+# what the append script takes per run of records of one kind: stream index, count, the lines
+_Run = tuple[int, int, bytes]
 
 
 @attrs.frozen
@@ -122,7 +126,7 @@ class RedisStore(Store):
         self._client = client
         self._own_client = client is None
         self._scripts: dict[str, Any] = {}
-        self._pending: list[tuple[list[tuple[int, bytes]], asyncio.Future[int]]] = []
+        self._pending: list[tuple[list[_Run], int, asyncio.Future[int]]] = []
         self._drainer: asyncio.Task[None] | None = None
 
     # ------------------------------------------------------------------ plumbing
@@ -173,41 +177,47 @@ class RedisStore(Store):
     # ------------------------------------------------------------------ append
 
     async def _append(self, records: Sequence[Record]) -> tuple[list[Record], Counter[str]]:
-        items: list[tuple[int, bytes]] = []
+        runs: list[_Run] = []
         sizes: Counter[str] = Counter()
-        for rec in records:
-            plain = rec if rec.seq is None else attrs.evolve(rec, seq=None)
-            data = codec.encode(plain)[:-1]
-            if self.max_record_bytes is not None and len(data) > self.max_record_bytes:
-                raise RecordTooLargeError(
-                    f"record of {len(data)} bytes exceeds max_record_bytes={self.max_record_bytes}"
-                )
-            items.append((STREAM_INDEX[rec.kind], data))
-            sizes[rec.kind] += len(data)
+        frame = codec.frame
+        limit = self.max_record_bytes
+        for kind, group in itertools.groupby(records, _KIND):
+            # one script argument per run: the codec's lines (without seq: the seq is a field
+            # of its own), each ending with the newline the script splits on (JSON escapes
+            # newlines inside values: a line holds no other)
+            lines = list(map(frame, codec.encode_bodies(list(group))))
+            if limit is not None:
+                longest = max(map(len, lines)) - 1
+                if longest > limit:
+                    raise RecordTooLargeError(
+                        f"record of {longest} bytes exceeds max_record_bytes={limit}")
+            blob = b"".join(lines)
+            runs.append((STREAM_INDEX[kind], len(lines), blob))
+            sizes[kind] += len(blob) - len(lines)
         fut: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-        self._pending.append((items, fut))
+        self._pending.append((runs, len(records), fut))
         if self._drainer is None or self._drainer.done():
             self._drainer = asyncio.create_task(self._drain())
         first = await fut
-        return [with_seq(rec, first + i) for i, rec in enumerate(records)], sizes
+        return list(map(stamp, records, range(first, first + len(records)))), sizes
 
     async def _drain(self) -> None:
         """Write everything queued, one script call (one round trip) per group of callers."""
         while self._pending:
             batch, self._pending = self._pending, []
-            items = [item for group, _ in batch for item in group]
+            runs = [run for group, _, _ in batch for run in group]
             try:
-                first = await self._write(items)
+                first = await self._write(runs, sum(n for _, n, _ in batch))
             except Exception as exc:
-                for _, fut in batch:
+                for _, _, fut in batch:
                     if not fut.done():
                         fut.set_exception(exc)
                 continue
             offset = 0
-            for group, fut in batch:
+            for _, n, fut in batch:
                 if not fut.done():
                     fut.set_result(first + offset)
-                offset += len(group)
+                offset += n
 
     def _trim_args(self) -> tuple[str, str]:
         if not self.trim_on_write:
@@ -218,17 +228,12 @@ class RedisStore(Store):
             minid = f"{int((time.time() - self.retention.max_age_seconds) * 1000)}-0"
         return maxlen, minid
 
-    async def _write(self, items: list[tuple[int, bytes]]) -> int:
+    async def _write(self, runs: list[_Run], n: int) -> int:
+        """Add ``n`` records given as runs of one kind each; returns the first seq taken."""
         maxlen, minid = self._trim_args()
-        args: list[Any] = [len(items), maxlen, minid]
-        run_at = -1  # position of the current run's length
-        current = 0
-        for index, data in items:
-            if index != current:
-                args += [index, 0]
-                run_at, current = len(args) - 1, index
-            args[run_at] += 1
-            args.append(data)
+        args: list[Any] = [n, maxlen, minid]
+        for run in runs:
+            args += run
         keys = [self.keys.seq, *self.keys.data_streams, self.keys.gaps]
         script = self._script("append")
         try:

@@ -76,10 +76,17 @@ class Entry:
     """One directory entry with its size (``os.scandir``'s stat, no extra syscall for most)."""
 
     name: str
-    path: Path
+    location: str
+    """The entry's path as listed (a string: most entries are never opened)."""
     kind: EntryKind
     size: int
     first_seq: int | None = None
+    stamp: tuple[int, int, int, int] | None = None
+    """``(device, inode, size, mtime_ns)`` as listed: what the tail cache of segments keys on."""
+
+    @property
+    def path(self) -> Path:
+        return Path(self.location)
 
 
 @attrs.frozen(kw_only=True)
@@ -104,16 +111,24 @@ def list_directory(directory: Path) -> Listing:
     lock: Entry | None = None
     with os.scandir(directory) as it:
         for de in it:
+            stamp: tuple[int, int, int, int] | None = None
             try:
                 is_dir = de.is_dir(follow_symlinks=False)
-                size = 0 if is_dir else de.stat(follow_symlinks=False).st_size
+                if is_dir:
+                    size = 0
+                else:
+                    st = de.stat(follow_symlinks=False)
+                    size = st.st_size
+                    stamp = (st.st_dev, st.st_ino, size, st.st_mtime_ns)
             except FileNotFoundError:
                 continue  # removed while we listed (a concurrent compaction or repair)
-            kind = classify(de.name, is_dir=is_dir)
+            first_seq = None if is_dir else parse_segment_name(de.name)
+            kind: EntryKind = "segment" if first_seq is not None else classify(
+                de.name, is_dir=is_dir)
             if kind == "segment" and de.is_symlink():
-                kind = "foreign"  # papyra never creates symlinked segments
-            entry = Entry(name=de.name, path=Path(de.path), kind=kind, size=size,
-                          first_seq=parse_segment_name(de.name) if kind == "segment" else None)
+                kind, first_seq = "foreign", None  # papyra never creates symlinked segments
+            entry = Entry(name=de.name, location=de.path, kind=kind, size=size,
+                          first_seq=first_seq, stamp=stamp)
             if kind == "segment":
                 segments.append(entry)
             elif kind == "lock":

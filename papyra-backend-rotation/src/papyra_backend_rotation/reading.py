@@ -31,7 +31,7 @@ Position = tuple[int, int]
 _GAP_MARK: Final = b'"kind":"gap"'
 
 
-def _open(path: Path) -> int | None:
+def _open(path: Path | str) -> int | None:
     try:
         return open_read(path)
     except StoreNotFoundError:
@@ -60,7 +60,7 @@ def lines_backward(layout: Layout) -> Iterator[tuple[Position, int, bytes]]:
     """The same lines newest first (O(lines visited))."""
     for i in range(len(layout.live) - 1, -1, -1):
         seg = layout.live[i]
-        fd = _open(seg.path)
+        fd = _open(seg.entry.location)
         if fd is None:
             continue
         try:

@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import os
 import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import attrs
@@ -73,13 +75,20 @@ class TailCache:
         self._cache: dict[tuple[str, int, int, int, int], int | None] = {}
         self._lock = threading.Lock()
 
-    def last_seq(self, path: Path) -> tuple[int | None, int]:
-        """``(last seq or None, size)`` of ``path``; raises FileNotFoundError if it vanished."""
-        st = os.stat(path)
-        key = (str(path), *file_identity(st), st.st_size, st.st_mtime_ns)
+    def last_seq(
+        self, path: Path | str, listed: tuple[int, int, int, int] | None = None
+    ) -> tuple[int | None, int]:
+        """``(last seq or None, size)`` of ``path``; raises FileNotFoundError if it vanished.
+
+        ``listed`` is the entry's ``(device, inode, size, mtime_ns)`` from the directory listing
+        (saves a ``stat`` when the answer is cached)."""
+        if listed is None:
+            st = os.stat(path)
+            listed = (*file_identity(st), st.st_size, st.st_mtime_ns)
+        key = (str(path), *listed)
         with self._lock:
             if key in self._cache:
-                return self._cache[key], st.st_size
+                return self._cache[key], listed[2]
         fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
         try:
             st = os.fstat(fd)
@@ -103,7 +112,7 @@ def resolve(listing: Listing, tails: TailCache) -> Layout:
     entries = listing.segments
     for i, entry in enumerate(entries):
         try:
-            last, size = tails.last_seq(entry.path)
+            last, size = tails.last_seq(entry.location, entry.stamp)
         except FileNotFoundError:
             continue  # deleted while we looked (maintenance in another process)
         if size != entry.size:
@@ -121,3 +130,43 @@ def resolve(listing: Listing, tails: TailCache) -> Layout:
         if last is not None:
             covered = max(covered, last)
     return Layout(live=tuple(live), superseded=tuple(superseded), listing=listing)
+
+
+RACY_NS = 1_000_000_000
+"""A listing is reused only when the directory had not changed for this long before it was
+taken (see :class:`ReadLayouts`)."""
+
+
+class ReadLayouts:
+    """The layout for readers, listed again only when the directory changed.
+
+    Segments are created, renamed and deleted (rotation, the disk bound, compaction, repair):
+    each changes the directory's mtime; appends only grow the active segment, which readers
+    look at through ``fstat`` anyway. A directory's mtime comes from a coarse clock, so two
+    changes within one tick can leave it equal: like git's "racily clean" index entries, a
+    cached listing is trusted only if it was taken at least :data:`RACY_NS` after the
+    directory's mtime (a change after it then necessarily moves the mtime). Writers, scan and
+    maintenance always list afresh.
+    """
+
+    def __init__(self, directory: Path, tails: TailCache, load: Callable[[], Layout]) -> None:
+        self.directory = directory
+        self.tails = tails
+        self._load = load
+        self._cached: tuple[tuple[int, int, int], int, Layout] | None = None
+        self._lock = threading.Lock()
+        self.listings = 0
+
+    def current(self) -> Layout:
+        st = os.stat(self.directory)
+        key = (st.st_dev, st.st_ino, st.st_mtime_ns)
+        with self._lock:
+            cached = self._cached
+        if cached is not None and cached[0] == key and cached[1] - key[2] >= RACY_NS:
+            return cached[2]
+        listed_at = time.time_ns()  # before listing: a change meanwhile is never trusted
+        layout = self._load()
+        with self._lock:
+            self._cached = (key, listed_at, layout)
+            self.listings += 1
+        return layout

@@ -10,15 +10,15 @@ from collections.abc import AsyncIterator, Generator, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from papyra import codec
 from papyra.errors import (
     ConfigError,
-    RecordTooLargeError,
     StoreUnhealthyError,
     UnsupportedOperationError,
 )
 from papyra.filelog import migrate
 from papyra.filelog.locking import LogLock
-from papyra.filelog.writer import FSYNC_POLICIES, GroupCommitWriter, encode_body, line_size, stamp
+from papyra.filelog.writer import FSYNC_POLICIES, GroupCommitWriter, encode_batch, stamp_batch
 from papyra.records import GapRecord, Record, StoredRecord
 from papyra.reports import CompactionReport, Health, RecoveryReport, ScanReport, StoreStats
 from papyra.retention import RetentionPolicy, RetentionWalk
@@ -28,7 +28,7 @@ from papyra_backend_rotation import compaction, reading, repair
 from papyra_backend_rotation.layout import LOCK_NAME
 from papyra_backend_rotation.policy import RotationPolicy
 from papyra_backend_rotation.scan import ScanResult, load_layout, scan_directory
-from papyra_backend_rotation.segments import TailCache
+from papyra_backend_rotation.segments import ReadLayouts, TailCache
 from papyra_backend_rotation.writer import SegmentWriter
 
 _READ_BATCH = 512
@@ -78,6 +78,8 @@ class RotationStore(Store):
             else self.directory.with_name(self.directory.name + ".quarantine"))
         self.lock = LogLock(self.directory / LOCK_NAME, timeout=lock_timeout)
         self.tails = TailCache()
+        self._read_layouts = ReadLayouts(
+            self.directory, self.tails, lambda: load_layout(self.directory, self.tails))
         self._segment_writer: SegmentWriter | None = None
         self._writer: GroupCommitWriter | None = None
 
@@ -97,26 +99,15 @@ class RotationStore(Store):
         return self._writer
 
     async def _append(self, records: Sequence[Record]) -> tuple[list[Record], Counter[str]]:
-        bodies = [encode_body(r) for r in records]  # EncodeError: nothing of the batch written
-        if self.max_record_bytes is not None:
-            for b in bodies:
-                n = line_size(b, 10**12)
-                if n > self.max_record_bytes:
-                    raise RecordTooLargeError(
-                        f"record of about {n} bytes exceeds max_record_bytes="
-                        f"{self.max_record_bytes}")
+        # EncodeError / RecordTooLargeError: nothing of the batch written
+        bodies = encode_batch(records, self.max_record_bytes, self.directory)
         writer = self._get_writer()
         try:
             first = await writer.append(bodies)
         except StoreUnhealthyError as exc:
             self.unhealthy_reason = str(exc)  # a failed fsync is never retried
             raise
-        stored: list[Record] = []
-        sizes: Counter[str] = Counter()
-        for i, (rec, body) in enumerate(zip(records, bodies, strict=True)):
-            stored.append(stamp(rec, first + i))
-            sizes[rec.kind] += line_size(body, first + i)
-        return stored, sizes
+        return stamp_batch(records, bodies, first)
 
     async def _aclose(self) -> None:
         if self._writer is not None:
@@ -145,9 +136,10 @@ class RotationStore(Store):
             gen.close()
 
     def _iter_records(self, query: ReadQuery) -> Generator[StoredRecord, None, None]:
-        if not self.directory.exists():
+        try:
+            layout = self._read_layouts.current()
+        except FileNotFoundError:
             return  # a store nobody wrote to yet reads as empty (the CLI checks exists())
-        layout = load_layout(self.directory, self.tails)
         policy = self.retention if query.apply_retention else RetentionPolicy()
         if query.newest_limit or (query.newest_first and query.limit is None):
             yield from self._iter_newest(layout, query, policy)
@@ -188,22 +180,26 @@ class RotationStore(Store):
         self, layout: Any, query: ReadQuery, policy: RetentionPolicy
     ) -> Iterator[StoredRecord]:
         walk = RetentionWalk(policy, self.retention_rules())
+        keep = None if walk.unbounded else walk.keep
+        after = query.after_seq
+        limit = query.limit
         picked: list[StoredRecord] = []
-        if query.limit == 0:
+        if limit == 0:
             return
+        decode, decode_error = codec.decode, codec.DecodeError
         for _pos, size, line in reading.lines_backward(layout):
-            rec = reading.decode(line)
-            if rec is None:
-                continue
-            if not isinstance(rec, GapRecord):
-                if not walk.unbounded and not walk.keep(rec.seq, rec.timestamp, size):
+            try:
+                rec = decode(line)
+            except decode_error:
+                continue  # a record being written right now, or damage (scan reports it)
+            if type(rec) is not GapRecord:
+                if keep is not None and not keep(rec.seq, rec.timestamp, size):
                     break
-                if query.after_seq is not None and (rec.seq or 0) <= query.after_seq \
-                        and rec.seq is not None:
+                if after is not None and rec.seq is not None and rec.seq <= after:
                     break
             if query.matches(rec):
                 picked.append(rec)
-                if query.limit is not None and len(picked) >= query.limit:
+                if limit is not None and len(picked) >= limit:
                     break
         yield from (picked if query.newest_first else reversed(picked))
 

@@ -177,6 +177,10 @@ class SegmentWriter:
         first = self.last_seq + 1
         lines = [sequence_line(b, first + i) for i, b in enumerate(bodies)]
         now = time.time()
+        if self._fits(sum(map(len, lines)), now):
+            # the common case: the whole batch goes into the active segment
+            self._write(lines, fsync=fsync)
+            return first
         pending: list[bytes] = []
         pending_size = 0
         for i, line in enumerate(lines):
@@ -198,6 +202,15 @@ class SegmentWriter:
         if pending:
             self._write(pending, fsync=fsync)
         return first
+
+    def _fits(self, size: int, now: float) -> bool:
+        """Whether ``size`` more bytes go into the active segment without any rotation (the
+        per-line loop of :meth:`_write_batch` decides the rest)."""
+        if self.path is None or self.known_end == 0:
+            return False  # a first write also starts the segment's age: the per-line path
+        return not self.policy.should_rotate(
+            active_size=self.known_end, incoming=size,
+            active_first_timestamp=self._active_first_timestamp(), now=now)
 
     def _finish_rotations(self, *, fsync: bool) -> None:
         """After a batch that rotated: fsync the sealed segments and the directory.
