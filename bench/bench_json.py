@@ -15,6 +15,9 @@ peak RSS is read from the kernel when the child is reaped (``os.wait4``, the per
 - recover: ours = ``recover("repair")`` of a log with 10 bad lines; 0.3.0 = ``recover(REPAIR)``.
 - compaction: ours = ``compact(max_records=N/2)``; raw = read + write copy of the file + fsync.
 
+Appends and scans run three times each, ours and raw alternating, and the median run counts
+(one slow fsync or a busy moment of a shared machine moves a single run a lot).
+
 Prints a table and ``BENCH {json}`` lines (ratios: ``ratio_raw`` = ours/raw, ``ratio_03`` =
 ours/papyra03, both as rates so higher is better).
 """
@@ -35,6 +38,8 @@ from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve()
+ROUNDS = 3
+"""Appends and scans: ours and raw run this many times, alternating; medians are reported."""
 
 
 # --------------------------------------------------------------------------- children
@@ -81,9 +86,16 @@ def child_gen_legacy(path: str, n: int, bad: int) -> dict[str, Any]:
     return {"bytes": os.path.getsize(path)}
 
 
+def _fresh(path: str) -> None:
+    if os.path.exists(path):
+        os.unlink(path)
+
+
 def child_append_ours(path: str, n: int, producers: int, batch: int) -> dict[str, Any]:
     from papyra.urls import StoreURL
     from papyra_backend_json import create
+
+    _fresh(path)
 
     async def main() -> float:
         store = create(StoreURL.parse(f"json://{path}"), fsync="always")
@@ -109,6 +121,8 @@ def child_append_ours(path: str, n: int, producers: int, batch: int) -> dict[str
 
 def child_append_raw(path: str, n: int) -> dict[str, Any]:
     import orjson
+
+    _fresh(path)
 
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     t0 = time.perf_counter()
@@ -355,6 +369,25 @@ def old(python: str, *args: str) -> dict[str, Any]:
     return run_child([python, "-c", OLD, *args])
 
 
+def alternated(
+    a: tuple[str, ...], b: tuple[str, ...], rounds: int = ROUNDS
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Run two measurements ``rounds`` times, alternating (a load change hits both alike); each
+    result is the run with the median time, with the highest peak RSS of its runs."""
+    runs_a: list[dict[str, Any]] = []
+    runs_b: list[dict[str, Any]] = []
+    for _ in range(rounds):
+        runs_a.append(ours(*a))
+        runs_b.append(ours(*b))
+    return _median_run(runs_a), _median_run(runs_b)
+
+
+def _median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    pick = dict(sorted(runs, key=lambda r: r["seconds"])[len(runs) // 2])
+    pick["peak_rss_mb"] = max(r["peak_rss_mb"] for r in runs)
+    return pick
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes (a smoke run)")
@@ -398,9 +431,9 @@ def main() -> None:
 
     try:
         # append
-        a_ours = ours("append_ours", str(work / "append.ndjson"), str(n_append), "64",
-                      str(args.batch))
-        a_raw = ours("append_raw", str(work / "append_raw.ndjson"), str(n_append))
+        a_ours, a_raw = alternated(
+            ("append_ours", str(work / "append.ndjson"), str(n_append), "64", str(args.batch)),
+            ("append_raw", str(work / "append_raw.ndjson"), str(n_append)))
         a_03 = None
         if py03:
             a_03 = old(py03, "append", str(work / "append03.ndjson"), str(n_append_03), "64")
@@ -431,8 +464,7 @@ def main() -> None:
             rows[-1]["ratio_03"] = n_03["seconds"] / n_ours["seconds"]
         rows[-1]["ratio_raw"] = n_raw["seconds"] / n_ours["seconds"]
 
-        s_ours = ours("scan_ours", str(log))
-        s_raw = ours("scan_raw", str(log))
+        s_ours, s_raw = alternated(("scan_ours", str(log)), ("scan_raw", str(log)))
         s_03 = None
         if py03:
             s_03 = old(py03, "scan", str(legacy_mid))
