@@ -37,6 +37,7 @@ from papyra_cli.output import (
     terminal_width,
 )
 from papyra_cli.params import Duration, PointInTime
+from papyra_cli.stopping import stop_on_signals, wait_or_stop
 
 FOLLOW_DEFAULT_LIMIT = 10
 
@@ -211,7 +212,8 @@ def read_options(func: Callable[..., Any]) -> Callable[..., Any]:
                      help="Only records at or before TIME (same forms as --since)."),
         click.option("--newest-first", is_flag=True, help="Print the newest record first."),
         click.option("-f", "--follow", is_flag=True,
-                     help="Keep printing new records as they are written (Ctrl-C stops)."),
+                     help="Keep printing new records as they are written "
+                          "(Ctrl-C or SIGTERM stops, exit 0)."),
         click.option("--interval", type=Duration(), default=1.0, show_default=True,
                      metavar="DURATION", help="How often --follow polls the store."),
         click.option("--timeout", type=Duration(), default=None, metavar="DURATION",
@@ -243,30 +245,33 @@ def _show(target: StoreTarget, sel: Selection, *, json_: bool, follow: bool, int
                 say(f"no {sel.kind.replace('_', ' ')} records match")
             return printed
         printer.header()
-        await follow_store(store, sel, printer, cursor or 0, interval=interval,
-                           stop_after=timeout)
+        async with stop_on_signals() as stop:  # Ctrl-C or SIGTERM is a normal end (exit 0)
+            await follow_store(store, sel, printer, cursor or 0, interval=interval,
+                               stop_after=timeout, stop=stop)
         return printed
 
-    try:
-        target.run(body)
-    except KeyboardInterrupt:
-        if not follow:  # Ctrl-C is how one stops following: a normal end
-            raise
+    target.run(body)
 
 
 async def follow_store(store: Store, sel: Selection, printer: Printer, cursor: int, *,
-                       interval: float, stop_after: float | None) -> None:
-    """Print records appended after ``cursor`` for ``stop_after`` seconds (or forever)."""
+                       interval: float, stop_after: float | None,
+                       stop: asyncio.Event | None = None) -> None:
+    """Print records appended after ``cursor`` for ``stop_after`` seconds (or forever).
+
+    Returns when ``stop`` is set (checked between polls and between printed records).
+    """
+    stop = stop or asyncio.Event()
     deadline = None if stop_after is None else time.monotonic() + stop_after
     missing_noted = False
     while True:
+        pause = interval
         if deadline is not None:
             left = deadline - time.monotonic()
             if left <= 0:
                 return
-            await asyncio.sleep(min(interval, left))
-        else:
-            await asyncio.sleep(interval)
+            pause = min(interval, left)
+        if await wait_or_stop(stop, pause):
+            return
         try:
             newest = await newest_seq(store)
         except StoreNotFoundError:
@@ -290,6 +295,8 @@ async def follow_store(store: Store, sel: Selection, printer: Printer, cursor: i
                 cursor = max(cursor, rec.seq)
             if sel.matches(rec):
                 printer.record(rec)
+            if stop.is_set():
+                return
 
 
 @inspect.command()

@@ -15,7 +15,6 @@ import hmac
 import ipaddress
 import logging
 import os
-import signal
 import stat
 import threading
 import time
@@ -37,6 +36,7 @@ from papyra_cli import errors
 from papyra_cli.context import StoreTarget, debug_option, run_async, store_options
 from papyra_cli.output import emit_json, human_bytes, say, table, warn
 from papyra_cli.output import show as show_line
+from papyra_cli.stopping import stop_on_signals
 
 log = logging.getLogger("papyra.cli")
 
@@ -274,9 +274,12 @@ async def _serve(store: Store, *, host: str, port: int, token: str | None,
     except OSError as exc:
         raise errors.CommandError(f"cannot listen on {host}:{port}: {exc.strerror or exc}",
                                   errors.USAGE) from None
-    stop = asyncio.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+    async with stop_on_signals() as stop:
+        await _run_server(server, store, probe, stop)
+
+
+async def _run_server(server: MetricsServer, store: Store, probe: StoreProbe,
+                      stop: asyncio.Event) -> None:
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2},
                               name="papyra-metrics-http", daemon=True)
     thread.start()
@@ -288,8 +291,6 @@ async def _serve(store: Store, *, host: str, port: int, token: str | None,
     try:
         await stop.wait()
     finally:
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.remove_signal_handler(sig)
         await asyncio.to_thread(server.shutdown)
         server.server_close()
         await asyncio.to_thread(thread.join, 5)
