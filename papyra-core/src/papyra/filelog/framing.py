@@ -99,13 +99,16 @@ def iter_line_batches(
             carry_off += length + 1
             chunk = chunk[nl + 1 :]
             skipping = None
-        data = carry + chunk if carry else chunk
-        parts = cast("list[LineData]", data.split(b"\n"))
+        # split the block itself and prepend the carried partial line to its first line only
+        # (``carry + chunk`` would copy the whole block once more)
+        parts = cast("list[LineData]", chunk.split(b"\n"))
+        if carry:
+            parts[0] = carry + cast("bytes", parts[0])
         tail = parts.pop()
         assert isinstance(tail, bytes)
         if parts:
             yield carry_off, parts, True
-            carry_off += len(data) - len(tail)
+            carry_off += len(carry) + len(chunk) - len(tail)
         carry = tail
         if len(carry) > max_line:
             skipping = len(carry)
