@@ -24,7 +24,7 @@ from papyra.errors import (
     StoreUnhealthyError,
 )
 from papyra.filelog import compaction, framing, migrate, repair
-from papyra.filelog.fsio import file_identity, open_read, unavailable
+from papyra.filelog.fsio import file_identity, open_read, open_read_sized, unavailable
 from papyra.filelog.locking import LogLock, lock_path_for
 from papyra.filelog.rewrite import leftovers
 from papyra.filelog.writer import (
@@ -182,9 +182,8 @@ class JsonStore(Store):
         picked: list[StoredRecord] = []
         if limit == 0:
             return picked
-        fd = self._open_existing()
+        fd, end = open_read_sized(self.path)
         try:
-            end = os.fstat(fd).st_size
             for _off, size, line, terminated in framing.iter_lines_reverse(fd, end):
                 if not terminated or not line:
                     continue  # a record being written right now, or a torn tail

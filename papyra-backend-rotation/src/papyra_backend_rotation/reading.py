@@ -19,7 +19,7 @@ from papyra import codec
 from papyra.codec import DecodeError
 from papyra.errors import StoreNotFoundError
 from papyra.filelog import framing
-from papyra.filelog.fsio import open_read
+from papyra.filelog.fsio import open_read, open_read_sized
 from papyra.records import GapRecord, StoredRecord
 from papyra.retention import RetentionPolicy, RetentionRule, RetentionWalk
 
@@ -34,6 +34,13 @@ _GAP_MARK: Final = b'"kind":"gap"'
 def _open(path: Path | str) -> int | None:
     try:
         return open_read(path)
+    except StoreNotFoundError:
+        return None  # deleted meanwhile by concurrent maintenance
+
+
+def _open_sized(path: Path | str) -> tuple[int, int] | None:
+    try:
+        return open_read_sized(path)
     except StoreNotFoundError:
         return None  # deleted meanwhile by concurrent maintenance
 
@@ -56,20 +63,32 @@ def lines_forward(
             os.close(fd)
 
 
-def lines_backward(layout: Layout) -> Iterator[tuple[Position, int, bytes]]:
-    """The same lines newest first (O(lines visited))."""
+def segments_backward(
+    layout: Layout,
+) -> Iterator[tuple[int, Iterator[tuple[int, int, bytes, bool]]]]:
+    """``(segment index, its lines newest first)`` from the newest segment to the oldest.
+
+    The lines are :func:`framing.iter_lines_reverse`'s ``(offset, size, line, terminated)``;
+    each segment's file is open only until the walk moves on to the next one, so its lines must
+    be consumed before advancing (as nested ``for`` loops do).
+    """
     for i in range(len(layout.live) - 1, -1, -1):
-        seg = layout.live[i]
-        fd = _open(seg.entry.location)
-        if fd is None:
+        opened = _open_sized(layout.live[i].entry.location)
+        if opened is None:
             continue
+        fd, size = opened
         try:
-            end = os.fstat(fd).st_size
-            for off, size, line, _term in framing.iter_lines_reverse(fd, end):
-                if line:
-                    yield (i, off), size, line
+            yield i, framing.iter_lines_reverse(fd, size)
         finally:
             os.close(fd)
+
+
+def lines_backward(layout: Layout) -> Iterator[tuple[Position, int, bytes]]:
+    """The same lines as :func:`lines_forward`, newest first (O(lines visited))."""
+    for i, lines in segments_backward(layout):
+        for off, size, line, _term in lines:
+            if line:
+                yield (i, off), size, line
 
 
 def decode(line: bytes) -> StoredRecord | None:

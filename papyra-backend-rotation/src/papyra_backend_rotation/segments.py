@@ -151,6 +151,7 @@ class ReadLayouts:
 
     def __init__(self, directory: Path, tails: TailCache, load: Callable[[], Layout]) -> None:
         self.directory = directory
+        self._dir = os.fspath(directory)
         self.tails = tails
         self._load = load
         self._cached: tuple[tuple[int, int, int], int, Layout] | None = None
@@ -158,10 +159,9 @@ class ReadLayouts:
         self.listings = 0
 
     def current(self) -> Layout:
-        st = os.stat(self.directory)
+        st = os.stat(self._dir)
         key = (st.st_dev, st.st_ino, st.st_mtime_ns)
-        with self._lock:
-            cached = self._cached
+        cached = self._cached  # one attribute read: atomic, no lock needed
         if cached is not None and cached[0] == key and cached[1] - key[2] >= RACY_NS:
             return cached[2]
         listed_at = time.time_ns()  # before listing: a change meanwhile is never trusted

@@ -83,11 +83,19 @@ def iter_line_batches(
     carry = b""
     carry_off = start
     skipping: int | None = None  # length so far of an overlong line being skipped
+    # Read exactly what is there: a pread asking for more than the file holds (the last partial
+    # block, the empty read at EOF) allocates and frees a whole block, which costs as much as
+    # reading one. Without ``end``, the size is taken again when reached, so lines appended
+    # meanwhile are still read, as with read-until-empty.
+    limit = os.fstat(fd).st_size if end is None else end
     while True:
-        want = block if end is None else min(block, end - pos)
+        want = min(block, limit - pos)
+        if want <= 0 and end is None:
+            limit = os.fstat(fd).st_size
+            want = min(block, limit - pos)
         chunk = os.pread(fd, want, pos) if want > 0 else b""
         if not chunk:
-            break
+            break  # the end, or the file shrank under us
         pos += len(chunk)
         if skipping is not None:
             nl = chunk.find(b"\n")

@@ -91,9 +91,12 @@ def _under_file(directory: Path, exc: OSError) -> StoreUnavailableError:
     return unavailable(directory, exc, "create directory")
 
 
-def _open_file(path: Path | str, flags: int, verb: str, *, regular_only: bool) -> int:
+def _open_file(
+    path: Path | str, flags: int, verb: str, *, regular_only: bool
+) -> tuple[int, os.stat_result]:
     """``os.open`` with papyra's errors: a directory (or, with ``regular_only``, anything but a
-    regular file) where the log should be is refused, OS errors become typed errors."""
+    regular file) where the log should be is refused, OS errors become typed errors. Returns the
+    descriptor and its ``fstat``."""
     try:
         fd = os.open(path, flags | os.O_CLOEXEC, FILE_MODE)
     except IsADirectoryError:
@@ -113,7 +116,7 @@ def _open_file(path: Path | str, flags: int, verb: str, *, regular_only: bool) -
     if regular_only and not stat.S_ISREG(st.st_mode):
         os.close(fd)
         raise StoreUnavailableError(f"cannot {verb} log {path}: not a regular file")
-    return fd
+    return fd, st
 
 
 def open_log(path: Path, *, create: bool = True) -> int:
@@ -122,12 +125,18 @@ def open_log(path: Path, *, create: bool = True) -> int:
     if create:
         ensure_dir(path.parent)
         flags |= os.O_CREAT
-    return _open_file(path, flags, "open", regular_only=True)
+    return _open_file(path, flags, "open", regular_only=True)[0]
 
 
 def open_read(path: Path | str) -> int:
     """Open ``path`` read-only; a missing file raises StoreNotFoundError."""
-    return _open_file(path, os.O_RDONLY, "read", regular_only=False)
+    return _open_file(path, os.O_RDONLY, "read", regular_only=False)[0]
+
+
+def open_read_sized(path: Path | str) -> tuple[int, int]:
+    """:func:`open_read` and the file's size at opening (one ``fstat``, not two)."""
+    fd, st = _open_file(path, os.O_RDONLY, "read", regular_only=False)
+    return fd, st.st_size
 
 
 def write_all(fd: int, data: bytes | bytearray | memoryview) -> None:
