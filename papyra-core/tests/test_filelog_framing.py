@@ -62,6 +62,32 @@ def test_forward_and_backward_line_iteration_agree_with_split(
         os.close(fd)
 
 
+def test_forward_reading_to_eof_also_reads_lines_appended_meanwhile(tmp_path: Path) -> None:
+    # reads are sized by fstat (no empty pread at EOF); the size is taken again when reached
+    path = tmp_path / "log"
+    fd = _fd(path, b"a\nb\n")
+    try:
+        it = framing.iter_line_batches(fd, block=2)
+        assert next(it) == (0, [b"a"], True)
+        with open(path, "ab") as f:
+            f.write(b"c\nd")
+        assert list(it) == [(2, [b"b"], True), (4, [b"c"], True), (6, [b"d"], False)]
+    finally:
+        os.close(fd)
+
+
+def test_forward_reading_stops_quietly_when_the_file_shrinks_under_it(tmp_path: Path) -> None:
+    path = tmp_path / "log"
+    fd = _fd(path, b"one\ntwo\nthree\n")
+    try:
+        it = framing.iter_lines(fd, block=4)
+        assert next(it) == (0, 4, b"one", True)
+        os.truncate(path, 4)
+        assert list(it) == []
+    finally:
+        os.close(fd)
+
+
 def test_an_overlong_line_is_reported_without_being_kept_in_memory(tmp_path: Path) -> None:
     fd = _fd(tmp_path / "log", b"ok\n" + b"x" * 5000 + b"\nend\n")
     try:
