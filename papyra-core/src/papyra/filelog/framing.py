@@ -110,13 +110,19 @@ def iter_line_batches(
         # split the block itself and prepend the carried partial line to its first line only
         # (``carry + chunk`` would copy the whole block once more)
         parts = cast("list[LineData]", chunk.split(b"\n"))
+        n = len(chunk)
+        # drop the block before handing out its lines: otherwise it is still alive when the
+        # next pread allocates one, the heap grows past its trim threshold and shrinks again
+        # on every block, and the scan pays page faults for it
+        chunk = b""
         if carry:
             parts[0] = carry + cast("bytes", parts[0])
         tail = parts.pop()
         assert isinstance(tail, bytes)
         if parts:
-            yield carry_off, parts, True
-            carry_off += len(carry) + len(chunk) - len(tail)
+            first_off = carry_off
+            carry_off += len(carry) + n - len(tail)
+            yield first_off, parts, True
         carry = tail
         if len(carry) > max_line:
             skipping = len(carry)
@@ -141,6 +147,7 @@ def iter_lines(
             size = n + 1 if terminated else n
             yield off, size, ln, terminated
             off += size
+        lines.clear()  # free the batch before the next block is split (see iter_line_batches)
 
 
 def iter_lines_reverse(
@@ -671,6 +678,8 @@ class FileScanner:
                 size = tail_line.length if isinstance(tail_line, Overlong) else len(tail_line)
                 self.feed(off, size, tail_line, False)
                 off += size
+            # free this batch before the generator splits the next block (see iter_line_batches)
+            lines.clear()
         self._t_index = t_index
         return off, ends_terminated
 
