@@ -48,6 +48,7 @@ from papyra_backend_rotation import RotationStore
 SCAN_ROUNDS = 21
 NEWEST_ROUNDS = 301
 P03_RECORDS = 4_000
+LAT_ROTATIONS = 150
 APPEND_ROUNDS = 9
 
 
@@ -280,7 +281,9 @@ async def run(args: argparse.Namespace, root: Path) -> None:
     # ---------------------------------------------------------------- latency
     lat_dir = root / "lat"
     lat_n = 1_500 if args.quick else 6_000
-    lat_seg = max(sum(len(codec.encode(r, 1)) for r in records[:lat_n]) // 15, 2048)
+    # enough rotations that their p99 is not simply the slowest one (15 made it the max, and
+    # one slow fsync on a shared disk decided the row)
+    lat_seg = max(sum(len(codec.encode(r, 1)) for r in records[:lat_n]) // LAT_ROTATIONS, 2048)
     store = RotationStore(lat_dir, max_segment_bytes=lat_seg)
     rot_lat: list[float] = []
     other: list[float] = []
