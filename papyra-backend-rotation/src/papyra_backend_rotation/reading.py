@@ -19,7 +19,7 @@ from papyra import codec
 from papyra.codec import DecodeError
 from papyra.errors import StoreNotFoundError
 from papyra.filelog import framing
-from papyra.filelog.fsio import open_read, open_read_sized
+from papyra.filelog.fsio import open_read_sized
 from papyra.records import GapRecord, StoredRecord
 from papyra.retention import RetentionPolicy, RetentionRule, RetentionWalk
 
@@ -29,13 +29,6 @@ Position = tuple[int, int]
 """(index of the live segment, byte offset of a line in it)."""
 
 _GAP_MARK: Final = b'"kind":"gap"'
-
-
-def _open(path: Path | str) -> int | None:
-    try:
-        return open_read(path)
-    except StoreNotFoundError:
-        return None  # deleted meanwhile by concurrent maintenance
 
 
 def _open_sized(path: Path | str) -> tuple[int, int] | None:
@@ -51,9 +44,10 @@ def lines_forward(
     """``((segment index, offset), size, line)`` from ``start`` to the end of the log."""
     for i in range(start[0], len(layout.live)):
         seg = layout.live[i]
-        fd = _open(seg.path)
-        if fd is None:
+        opened = _open_sized(seg.path)
+        if opened is None:
             continue
+        fd = opened[0]
         try:
             off0 = start[1] if i == start[0] else 0
             for off, size, line, _term in framing.iter_lines(fd, off0):

@@ -112,8 +112,8 @@ def iter_line_batches(
         parts = cast("list[LineData]", chunk.split(b"\n"))
         n = len(chunk)
         # drop the block before handing out its lines: otherwise it is still alive when the
-        # next pread allocates one, the heap grows past its trim threshold and shrinks again
-        # on every block, and the scan pays page faults for it
+        # next pread allocates one, memory goes back to the kernel and is faulted in again on
+        # every block (docs/performance.md: "No heap churn per block")
         chunk = b""
         if carry:
             parts[0] = carry + cast("bytes", parts[0])
