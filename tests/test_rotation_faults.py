@@ -29,15 +29,17 @@ CHILD = textwrap.dedent("""
     from papyra.retention import RetentionPolicy
     from papyra_backend_rotation import RotationStore
 
-    def sample_records(n, start):
+    def sample_records(n, start, pad=40):
         return [EventRecord(system_id="s", actor_address=f"s:{i}", event_type="Tick",
-                            payload={"i": i, "pad": "x" * 40}) for i in range(start, start + n)]
+                            payload={"i": i, "pad": "x" * pad}) for i in range(start, start + n)]
 
     async def main(directory, action, n, options):
-        store = RotationStore(directory, **options)
+        big_every = options.pop("big_every", 0)  # a large record now and then: rotations
+        store = RotationStore(directory, **options)  # earlier than the reserved segment
         if action == "append":
             for i in range(0, n, 3):
-                stored = await store.append(sample_records(3, start=i))
+                big = big_every and i // 3 % big_every == big_every - 1
+                stored = await store.append(sample_records(3, start=i, pad=500 if big else 40))
                 print(stored[-1].seq, flush=True)
         elif action == "compact":
             await store.compact(RetentionPolicy(max_records=n))
@@ -115,8 +117,20 @@ async def recover_clean(directory: Path) -> list[StoredRecord]:
 ROTATION_POINTS = [
     "rotation.before_create", "rotation.after_create", "rotation.after_dir_fsync",
     "retention.before_delete", "retention.after_delete", "append.mid_write",
-    "append.after_write",
+    "append.after_write", "reservation.after_create", "reservation.after_dir_fsync",
+    "rotation.into_reservation",
 ]
+
+
+CRASH_AT = {"rotation.before_create": 4, "rotation.after_create": 4,
+            "rotation.after_dir_fsync": 4, "append.mid_write": 7, "append.after_write": 7,
+            "reservation.after_create": 5, "reservation.after_dir_fsync": 5,
+            "rotation.into_reservation": 5}
+
+
+# segments of a few batches, so that rotations go both ways: into a reserved segment and, when
+# a large record arrives, the ordinary create
+CRASH_OPTIONS = {**OPTIONS, "max_segment_bytes": 3000, "big_every": 5}
 
 
 @pytest.mark.parametrize("point", ROTATION_POINTS)
@@ -124,8 +138,11 @@ async def test_a_writer_killed_at_each_step_of_rotation_leaves_a_recoverable_log
     tmp_path: Path, point: str
 ) -> None:
     directory = tmp_path / "log"
-    crash = f"{point}:7" if point.startswith(("rotation", "append")) else point
-    result = await asyncio.to_thread(run_child, directory, "append", 300, crash=crash)
+    # after the first rotation, rotations go into reserved segments: the ordinary create
+    # path is taken by the first one (and by any that a larger record forces early)
+    crash = f"{point}:{CRASH_AT.get(point, 1)}"
+    result = await asyncio.to_thread(run_child, directory, "append", 300, crash=crash,
+                                     options=CRASH_OPTIONS)
     assert result.returncode == -signal.SIGKILL, result.stderr
     acked = [int(x) for x in result.stdout.split()]
     records = await recover_clean(directory)

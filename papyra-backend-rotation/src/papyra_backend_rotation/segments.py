@@ -11,7 +11,13 @@ decision, and the same one everywhere (reads, the writer, scan, the disk bound):
   both the old and the new content.
 - an *empty sealed* segment (created by a rotation that crashed before its first write, then
   followed by another segment): skipped and reported as ``orphaned_file``. An empty *last*
-  segment is simply the active segment before its first record.
+  segment is simply the active segment before its first record, unless its name is further
+  ahead than the next seq:
+- a *reserved* segment: an empty last segment whose first seq is beyond the seq after the
+  log's last record. The writer creates it ahead of time (and fsyncs the directory off the
+  append path) and rotates into it when the log reaches that seq; the records before it still
+  go into the segment before. Its name says nothing about records: readers and scan skip it,
+  writers adopt it.
 
 The last seq of a segment is read backwards from its end (cheap) and cached by file identity
 and size, so sealed segments are read once per process.
@@ -66,6 +72,8 @@ class Layout:
     superseded: tuple[tuple[Segment, str], ...]
     """``(segment, reason)`` for superseded and empty sealed segments."""
     listing: Listing
+    reserved: Segment | None = None
+    """The empty segment created ahead of the next rotation, if any (see module doc)."""
 
 
 class TailCache:
@@ -122,6 +130,9 @@ def resolve(listing: Listing, tails: TailCache) -> Layout:
         if live and size == 0 and not is_last:
             superseded.append((seg, "empty segment left by an interrupted rotation"))
             continue
+        if is_last and size == 0 and covered and seg.first_seq > covered + 1:
+            return Layout(live=tuple(live), superseded=tuple(superseded), listing=listing,
+                          reserved=seg)
         if live and covered and seg.first_seq <= covered and (last is None or last <= covered):
             superseded.append((seg, f"superseded: every seq it holds is in {live[-1].name} "
                                     "(left by an interrupted compaction)"))
